@@ -1,0 +1,101 @@
+/**
+ * The wire boundary. Everything above a Store (namespaces, tags, envelopes, TTL rules, events) is shared by every
+ * topology, so memory, standalone and cluster behave the same by construction. A Store only moves bytes by full
+ * key; it never sees namespaces, tags or encoders.
+ *
+ * Keys here are already fully built (prefix + namespace + user key). TTLs are whole milliseconds, `null` means
+ * no expiry. Every multi-key method must be cluster-safe: group by hash slot, pipeline per node, keep input order.
+ */
+export type StoreKind = 'memory' | 'single' | 'cluster'
+
+export interface StoreSetEntry {
+  key: string
+  value: Buffer
+  ttlMs: number | null
+}
+
+export interface ScanPage {
+  keys: string[]
+  /** Opaque; `'0'` when every master has been scanned completely. */
+  cursor: string
+}
+
+export interface NodeHealth {
+  address: string
+  reachable: boolean
+  role: 'master' | 'replica' | 'memory' | 'unknown'
+  latencyMs: number | null
+  /** Slot ranges served by this master, `[start, end]` inclusive; empty for replicas and standalone nodes. */
+  slots: Array<[number, number]>
+  error?: string
+}
+
+export interface StoreHealth {
+  kind: StoreKind
+  ok: boolean
+  nodes: NodeHealth[]
+  /** Cluster only: `cluster_state` as the seed node reports it and how many of the 16384 slots are covered. */
+  clusterState?: string
+  slotsCovered?: number
+}
+
+export interface StoreCommandOptions {
+  /** Per-call deadline in ms; the store rejects with ERR_TIMEOUT when it passes. */
+  timeoutMs: number
+}
+
+export interface Store {
+  readonly kind: StoreKind
+
+  get(key: string, o: StoreCommandOptions): Promise<Buffer | null>
+  /** Results in input order; one round trip per node. */
+  getMany(keys: readonly string[], o: StoreCommandOptions): Promise<Array<Buffer | null>>
+  /** SET with PX (or without expiry when ttlMs is null). `onlyIfAbsent` is NX; returns whether it was written. */
+  set(key: string, value: Buffer, ttlMs: number | null, o: StoreCommandOptions & { onlyIfAbsent?: boolean }): Promise<boolean>
+  setMany(entries: readonly StoreSetEntry[], o: StoreCommandOptions): Promise<void>
+  /** UNLINK each key; returns per-key whether it existed, in input order. */
+  delete(keys: readonly string[], o: StoreCommandOptions): Promise<boolean[]>
+  /** Per-key existence, in input order. */
+  exists(keys: readonly string[], o: StoreCommandOptions): Promise<boolean[]>
+  /** PTTL semantics: -2 missing, -1 no expiry, else remaining ms. */
+  pttl(key: string, o: StoreCommandOptions): Promise<number>
+  /** PEXPIRE (or PERSIST when ttlMs is null); returns whether the key exists. */
+  expire(key: string, ttlMs: number | null, o: StoreCommandOptions): Promise<boolean>
+  /** INCRBY in one round trip; the TTL is applied only when this call created the key. */
+  increment(key: string, by: number, ttlMs: number | null, o: StoreCommandOptions): Promise<number>
+  /**
+   * Atomic compare-and-set: writes `value` only if the key currently holds exactly `expected` (`null` = absent).
+   * Returns whether it wrote.
+   */
+  compareAndSet(
+    key: string,
+    expected: Buffer | null,
+    value: Buffer,
+    ttlMs: number | null,
+    o: StoreCommandOptions,
+  ): Promise<boolean>
+
+  /**
+   * Tag epochs. For each key: if absent, store `candidates[i]` (with ttlMs, or no expiry when null); then make sure
+   * the key lives at least `ttlMs` (never shorten it; a null ttl makes it persistent). Returns the epoch each key
+   * now holds. One round trip per node.
+   */
+  ensureEpochs(keys: readonly string[], candidates: readonly string[], ttlMs: number | null, o: StoreCommandOptions): Promise<string[]>
+  /** Current epochs (null when absent), in input order; one round trip per node. */
+  readEpochs(keys: readonly string[], o: StoreCommandOptions): Promise<Array<string | null>>
+
+  /** One page of a cluster-wide SCAN over every master with a glob `match` (already escaped by the caller). */
+  scan(match: string, cursor: string, count: number, o: StoreCommandOptions): Promise<ScanPage>
+  /** SCAN every master for `match` and UNLINK the matches in per-slot batches; returns how many were deleted. */
+  deleteMatching(match: string, o: StoreCommandOptions): Promise<number>
+  /** FLUSHDB on every master. The caller enforces `allowUnsafeFlush`. */
+  flushAll(o: StoreCommandOptions): Promise<void>
+
+  /** Pub/Sub for cross-instance coherence. `subscribe` resolves once the subscription is active. */
+  publish(channel: string, message: string): Promise<void>
+  subscribe(channel: string, onMessage: (message: string) => void, onLinkChange?: (up: boolean) => void): Promise<() => Promise<void>>
+
+  health(o: StoreCommandOptions): Promise<StoreHealth>
+  /** Waits for in-flight commands, then closes every connection. Idempotent. */
+  close(): Promise<void>
+}

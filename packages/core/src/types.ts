@@ -1,0 +1,143 @@
+import type { Store } from './store/store.js'
+
+/** A duration: milliseconds, or a string such as `'250ms'`, `'5s'`, `'5m'`, `'1h'`, `'2d'`. */
+export type Duration = number | string
+/** A TTL: a duration, or `null` for no expiry. */
+export type Ttl = Duration | null
+
+export type CacheMode = 'single' | 'cluster' | 'memory'
+
+/** Turns values into bytes and back. Must be symmetric; must throw on values it cannot represent. */
+export interface Encoder {
+  /** Stable identifier; written into envelopes so a reader knows how a value was encoded. */
+  readonly name: string
+  encode(value: unknown): Buffer
+  decode(bytes: Buffer): unknown
+}
+
+/** A byte-to-byte step applied after encoding (e.g. compression). */
+export interface Transformer {
+  readonly name: string
+  /** Returns the transformed bytes, or `null` to store the input unchanged (e.g. below a size threshold). */
+  apply(bytes: Buffer): Buffer | null
+  revert(bytes: Buffer): Buffer
+}
+
+export interface TlsOptions {
+  /** PEM CA certificate(s) to trust, e.g. a private CA. */
+  ca?: string | Buffer
+  /** Verify the server certificate. @default true */
+  rejectUnauthorized?: boolean
+  /** SNI / certificate host name override. */
+  servername?: string
+}
+
+export interface TimeoutOptions {
+  /** get/set/delete/has and friends. @default '2s' */
+  operation?: Duration
+  /** increment/setIfAbsent/compute. @default '5s' */
+  atomic?: Duration
+  /** getMany/setMany/deleteMany/hasMany, scans and pattern deletes. @default '10s' */
+  bulk?: Duration
+  /** clear/flushAll. @default '30s' */
+  flush?: Duration
+}
+
+export interface CacheOptions {
+  /** @default 'memory' when no address is configured, else 'single' */
+  mode?: CacheMode
+  /** Seed addresses (`host:port`) or one `redis://`, `rediss://` or `valkey://` URL. */
+  addresses?: string[] | string
+  url?: string
+  username?: string
+  password?: string
+  /** `true` for TLS with the system CAs, or options with a custom CA. */
+  tls?: boolean | TlsOptions
+  /** CLIENT SETNAME for every connection. @default 'keyshard' */
+  clientName?: string
+  /** Where reads go in cluster mode. @default 'primary' */
+  readFrom?: 'primary' | 'replica'
+  /** Pipeline commands issued in the same tick. @default true */
+  autoPipelining?: boolean
+  /** Connection pool size hint (iovalkey multiplexes one connection per node; kept for env parity). @default 1 */
+  poolSize?: number
+  /** Retries per command on connection errors before it fails. @default 1 */
+  maxRetries?: number
+  /** How long `createCache` waits for every node to answer. @default '5s' */
+  dialTimeout?: Duration
+  /** Read/write socket deadlines mapped onto the operation timeout when set. */
+  readTimeout?: Duration
+  writeTimeout?: Duration
+  /** Prepended to every key. Must not contain `{` or `}`. @default 'ks:' */
+  prefix?: string
+  /** Default TTL for namespaces that set none. @default '1h' */
+  defaultTtl?: Ttl
+  /** Default encoder. @default richJsonEncoder */
+  encoder?: Encoder
+  /** Byte transformers applied after encoding, e.g. `compression({ threshold: 1024 })`. */
+  transformers?: Transformer[]
+  /** Largest encoded value accepted. @default 16 MiB */
+  maxValueBytes?: number
+  /** @default 10 */
+  maxComputeRetries?: number
+  timeouts?: TimeoutOptions
+  /** How a failed plain read reports: reject, or resolve as a miss and emit `error`. @default 'throw' */
+  onError?: 'throw' | 'miss'
+  /** Commands queued while disconnected before new ones are rejected. @default 1000 */
+  offlineQueueLimit?: number
+  /** Allow `flushAll()` to FLUSHDB every master. @default false */
+  allowUnsafeFlush?: boolean
+  /** Memory store bounds (mode 'memory'). */
+  memory?: MemoryStoreOptions
+  /** Bring your own store (tests, custom backends). Overrides mode/addresses. */
+  store?: Store
+  /** Read the process environment for options not given here. @default true */
+  fromEnv?: boolean
+  /** Environment to read when `fromEnv` is on. @default process.env */
+  env?: Record<string, string | undefined>
+}
+
+export interface MemoryStoreOptions {
+  /** @default 100_000 */
+  maxEntries?: number
+  /** @default 256 MiB */
+  maxBytes?: number
+}
+
+export interface NamespaceOptions {
+  /** TTL for writes that give none. @default the cache's defaultTtl */
+  defaultTtl?: Ttl
+  encoder?: Encoder
+  transformers?: Transformer[]
+}
+
+export interface SetOptions {
+  ttl?: Ttl
+  tags?: readonly string[]
+}
+
+export interface IncrementOptions {
+  /** Applied only when the increment creates the key. */
+  ttl?: Ttl
+}
+
+export interface KeysOptions {
+  /** Glob over user keys (the namespace is added and escaped for you). @default '*' */
+  match?: string
+  cursor?: string
+  /** SCAN COUNT hint per master. @default 100 */
+  count?: number
+}
+
+export interface KeysPage {
+  keys: string[]
+  /** Pass back to continue; `undefined` when done. */
+  cursor: string | undefined
+}
+
+export interface SetManyEntry<T> {
+  key: string
+  value: T
+  ttl?: Ttl
+  tags?: readonly string[]
+}
