@@ -75,6 +75,9 @@ export interface Store {
     o: StoreCommandOptions,
   ): Promise<boolean>
 
+  /** Deletes the key only if it still holds exactly `expected` (lock release, cleanup of unreadable values). */
+  compareAndDelete(key: string, expected: Buffer, o: StoreCommandOptions): Promise<boolean>
+
   /**
    * Tag epochs. For each key: if absent, store `candidates[i]` (with ttlMs, or no expiry when null); then make sure
    * the key lives at least `ttlMs` (never shorten it; a null ttl makes it persistent). Returns the epoch each key

@@ -1,0 +1,396 @@
+import { resolveTtl } from './duration.js'
+import { KeyshardError } from './errors.js'
+import type { CacheEvents } from './events.js'
+import { escapeGlob, fullKey, namespacePattern, userKeyFrom, validateKey } from './keys.js'
+import type { Store } from './store/store.js'
+import { type TagEpoch, TagEpochs } from './tag-epochs.js'
+import type { IncrementOptions, KeysOptions, KeysPage, SetManyEntry, SetOptions, Ttl } from './types.js'
+import type { ValueCodec } from './value-codec.js'
+
+/** What a namespace needs from its cache: one store and one set of settings shared by every namespace. */
+export interface NamespaceContext {
+  /** Shared with the cache; once closed, every call rejects with ERR_CLOSED. */
+  state: { closed: boolean }
+  store: Store
+  events: CacheEvents
+  epochs: TagEpochs
+  prefix: string
+  timeouts: { operationMs: number; atomicMs: number; bulkMs: number; flushMs: number }
+  onError: 'throw' | 'miss'
+  maxComputeRetries: number
+}
+
+/** A stored entry after decoding, before any freshness decision. */
+export interface StoredEntry<T> {
+  value: T
+  /** The exact stored bytes, for compare-and-set. */
+  raw: Buffer
+  tags: TagEpoch[]
+  /** Logical expiry (ms epoch) for read-through grace; 0 when the entry has none. */
+  expiresAt: number
+  staleUntil: number
+}
+
+export interface ComputeOptions extends SetOptions {}
+
+/**
+ * A typed view over one prefix of the shared client. Every semantic rule (key validation, TTL resolution,
+ * encoding, tag checks, events, error policy) lives here once, above the Store boundary, so the memory store,
+ * a standalone server and a cluster cannot disagree.
+ */
+export class Namespace<T = unknown> {
+  readonly name: string
+  readonly #ctx: NamespaceContext
+  readonly #codec: ValueCodec
+  readonly #defaultTtlMs: number | null
+
+  constructor(name: string, ctx: NamespaceContext, codec: ValueCodec, defaultTtlMs: number | null) {
+    this.name = name
+    this.#ctx = ctx
+    this.#codec = codec
+    this.#defaultTtlMs = defaultTtlMs
+  }
+
+  /** The key as stored in Valkey, for interop and debugging. */
+  fullKey(key: string): string {
+    this.#assertOpen()
+    validateKey(key)
+    return fullKey(this.#ctx.prefix, this.name, key)
+  }
+
+  async get(key: string): Promise<T | undefined> {
+    const full = this.fullKey(key)
+    try {
+      const [entry] = await this.#readEntries([key], [full], this.#ctx.timeouts.operationMs)
+      return this.#reportRead(key, entry)
+    } catch (error) {
+      return this.#failRead(error, 'get', key, undefined)
+    }
+  }
+
+  async has(key: string): Promise<boolean> {
+    return (await this.get(key)) !== undefined
+  }
+
+  async set(key: string, value: T, options: SetOptions = {}): Promise<void> {
+    const full = this.fullKey(key)
+    const ttlMs = resolveTtl(options.ttl, this.#defaultTtlMs)
+    const tags = TagEpochs.validateTags(options.tags)
+    const bytes = await this.#encode(value, tags, ttlMs, this.#ctx.timeouts.operationMs)
+    await this.#ctx.store.set(full, bytes, ttlMs, { timeoutMs: this.#ctx.timeouts.operationMs })
+    this.#ctx.events.emit('set', { namespace: this.name, key })
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const full = this.fullKey(key)
+    const [existed] = await this.#ctx.store.delete([full], { timeoutMs: this.#ctx.timeouts.operationMs })
+    this.#ctx.events.emit('delete', { namespace: this.name, key })
+    return existed === true
+  }
+
+  async getMany(keys: readonly string[]): Promise<Array<T | undefined>> {
+    const fulls = this.#fullKeys(keys)
+    try {
+      const entries = await this.#readEntries(keys, fulls, this.#ctx.timeouts.bulkMs)
+      return entries.map((entry, i) => this.#reportRead(keys[i] as string, entry))
+    } catch (error) {
+      return this.#failRead(error, 'getMany', undefined, keys.map(() => undefined))
+    }
+  }
+
+  async hasMany(keys: readonly string[]): Promise<boolean[]> {
+    const values = await this.getMany(keys)
+    return values.map((v) => v !== undefined)
+  }
+
+  /** Encodes every entry first, so one bad value means nothing at all is written. */
+  async setMany(entries: ReadonlyArray<SetManyEntry<T>>): Promise<void> {
+    if (!Array.isArray(entries)) throw new KeyshardError('ERR_KEY', 'setMany expects an array of { key, value }')
+    const prepared = entries.map((entry) => {
+      if (entry === null || typeof entry !== 'object') {
+        throw new KeyshardError('ERR_KEY', 'setMany expects an array of { key, value }')
+      }
+      return {
+        key: entry.key,
+        full: this.fullKey(entry.key),
+        value: entry.value,
+        ttlMs: resolveTtl(entry.ttl, this.#defaultTtlMs),
+        tags: TagEpochs.validateTags(entry.tags),
+      }
+    })
+    for (const p of prepared) this.#codec.check(p.value)
+    const timeoutMs = this.#ctx.timeouts.bulkMs
+    const epochs = await this.#ensureEpochsFor(prepared, timeoutMs)
+    const writes = prepared.map((p) => ({
+      key: p.full,
+      value: this.#codec.encode(p.value, { tags: p.tags.map((tag) => ({ tag, epoch: epochs.get(tag) as string })) }),
+      ttlMs: p.ttlMs,
+    }))
+    await this.#ctx.store.setMany(writes, { timeoutMs })
+    if (this.#ctx.events.wants('set')) for (const p of prepared) this.#ctx.events.emit('set', { namespace: this.name, key: p.key })
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<boolean[]> {
+    const fulls = this.#fullKeys(keys)
+    const existed = await this.#ctx.store.delete(fulls, { timeoutMs: this.#ctx.timeouts.bulkMs })
+    if (this.#ctx.events.wants('delete')) for (const key of keys) this.#ctx.events.emit('delete', { namespace: this.name, key })
+    return existed
+  }
+
+  /** Remaining TTL in ms; `null` when the entry never expires; `undefined` when there is no (valid) entry. */
+  async ttl(key: string): Promise<number | null | undefined> {
+    const full = this.fullKey(key)
+    const timeoutMs = this.#ctx.timeouts.operationMs
+    try {
+      const [entry] = await this.#readEntries([key], [full], timeoutMs)
+      if (entry === undefined) return undefined
+      const pttl = await this.#ctx.store.pttl(full, { timeoutMs })
+      if (pttl === -2) return undefined
+      return pttl === -1 ? null : pttl
+    } catch (error) {
+      return this.#failRead(error, 'ttl', key, undefined)
+    }
+  }
+
+  /** Sets a new TTL on an existing entry (its tags are kept alive as long). Returns whether it existed. */
+  async expire(key: string, ttl: Ttl): Promise<boolean> {
+    const full = this.fullKey(key)
+    const ttlMs = resolveTtl(ttl, this.#defaultTtlMs)
+    const timeoutMs = this.#ctx.timeouts.operationMs
+    const [entry] = await this.#readEntries([key], [full], timeoutMs)
+    if (entry === undefined) return false
+    if (entry.tags.length > 0) {
+      await this.#ctx.epochs.ensure(
+        this.name,
+        entry.tags.map((t) => t.tag),
+        ttlMs,
+        timeoutMs,
+      )
+    }
+    return this.#ctx.store.expire(full, ttlMs, { timeoutMs })
+  }
+
+  async invalidateTag(tag: string): Promise<void> {
+    await this.invalidateTags([tag])
+  }
+
+  /** One UNLINK per node whatever the number of tagged entries; see TagEpochs. */
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    this.#assertOpen()
+    const valid = TagEpochs.validateTags(tags)
+    await this.#ctx.epochs.invalidate(this.name, valid, this.#ctx.timeouts.operationMs)
+    this.#ctx.events.emit('invalidate', { namespace: this.name, tags: valid })
+  }
+
+  /**
+   * Deletes every key of this namespace matching a glob over user keys, on every master. The namespace part of
+   * the pattern is escaped, so `users` never reaches into `users*` or `user`.
+   */
+  async deletePattern(glob: string): Promise<number> {
+    this.#assertOpen()
+    if (typeof glob !== 'string' || glob.length === 0) throw new KeyshardError('ERR_KEY', 'deletePattern needs a non-empty glob')
+    return this.#ctx.store.deleteMatching(namespacePattern(this.#ctx.prefix, this.name, glob), {
+      timeoutMs: this.#ctx.timeouts.bulkMs,
+    })
+  }
+
+  /** One page of user keys across every master. Pass the returned cursor back until it is `undefined`. */
+  async keys(options: KeysOptions = {}): Promise<KeysPage> {
+    this.#assertOpen()
+    const count = options.count ?? 100
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`keys({ count }) must be a positive integer, got ${count}`)
+    const page = await this.#ctx.store.scan(namespacePattern(this.#ctx.prefix, this.name, options.match ?? '*'), options.cursor ?? '0', count, {
+      timeoutMs: this.#ctx.timeouts.bulkMs,
+    })
+    return {
+      keys: page.keys.map((full) => userKeyFrom(full, this.#ctx.prefix, this.name)),
+      cursor: page.cursor === '0' ? undefined : page.cursor,
+    }
+  }
+
+  /** Deletes every entry and every tag epoch of this namespace, on every master, and nothing else. */
+  async clear(): Promise<number> {
+    this.#assertOpen()
+    const timeoutMs = this.#ctx.timeouts.flushMs
+    const entries = await this.#ctx.store.deleteMatching(namespacePattern(this.#ctx.prefix, this.name, '*'), { timeoutMs })
+    await this.#ctx.store.deleteMatching(this.#ctx.epochs.epochPattern(escapeGlob(this.#ctx.prefix), escapeGlob(this.name)), {
+      timeoutMs,
+    })
+    this.#ctx.events.emit('clear', { namespace: this.name })
+    return entries
+  }
+
+  /** INCRBY in one round trip; the TTL applies only when this call creates the key. */
+  async increment(key: string, by = 1, options: IncrementOptions = {}): Promise<number> {
+    const full = this.fullKey(key)
+    if (!Number.isSafeInteger(by)) throw new RangeError(`increment(by) must be a safe integer, got ${by}`)
+    const ttlMs = resolveTtl(options.ttl, this.#defaultTtlMs)
+    return this.#ctx.store.increment(full, by, ttlMs, { timeoutMs: this.#ctx.timeouts.atomicMs })
+  }
+
+  /** SET NX PX. An entry that exists but is no longer valid (tag invalidated) counts as absent. */
+  async setIfAbsent(key: string, value: T, options: SetOptions = {}): Promise<boolean> {
+    const full = this.fullKey(key)
+    const ttlMs = resolveTtl(options.ttl, this.#defaultTtlMs)
+    const tags = TagEpochs.validateTags(options.tags)
+    const timeoutMs = this.#ctx.timeouts.atomicMs
+    const bytes = await this.#encode(value, tags, ttlMs, timeoutMs)
+    let written = await this.#ctx.store.set(full, bytes, ttlMs, { timeoutMs, onlyIfAbsent: true })
+    if (!written) {
+      const raw = await this.#ctx.store.get(full, { timeoutMs })
+      const [current] = raw === null ? [undefined] : await this.#decodeAndCheck([key], [full], [raw], timeoutMs)
+      if (current === undefined) {
+        written = await this.#ctx.store.compareAndSet(full, raw, bytes, ttlMs, { timeoutMs })
+      }
+    }
+    if (written) this.#ctx.events.emit('set', { namespace: this.name, key })
+    return written
+  }
+
+  /**
+   * Optimistic read-modify-write: `fn` sees the current value (or undefined) and returns the next one; the write
+   * only lands if nobody changed the entry in between, else it retries up to `maxComputeRetries` and then
+   * rejects with ERR_CONFLICT. Returning `undefined` from `fn` leaves the entry as it is.
+   */
+  async compute(key: string, fn: (current: T | undefined) => T | undefined | Promise<T | undefined>, options: ComputeOptions = {}): Promise<T | undefined> {
+    const full = this.fullKey(key)
+    const ttlMs = resolveTtl(options.ttl, this.#defaultTtlMs)
+    const tags = TagEpochs.validateTags(options.tags)
+    const timeoutMs = this.#ctx.timeouts.atomicMs
+    const attempts = this.#ctx.maxComputeRetries + 1
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const raw = await this.#ctx.store.get(full, { timeoutMs })
+      const [entry] = raw === null ? [undefined] : await this.#decodeAndCheck([key], [full], [raw], timeoutMs)
+      const next = await fn(entry?.value)
+      if (next === undefined) return undefined
+      const bytes = await this.#encode(next, tags, ttlMs, timeoutMs)
+      if (await this.#ctx.store.compareAndSet(full, raw, bytes, ttlMs, { timeoutMs })) {
+        this.#ctx.events.emit('set', { namespace: this.name, key })
+        return next
+      }
+    }
+    throw new KeyshardError(
+      'ERR_CONFLICT',
+      `compute("${key}") lost the race ${attempts} times; raise maxComputeRetries or reduce contention on this key`,
+      { details: { namespace: this.name, key, attempts } },
+    )
+  }
+
+  /** Reads, decodes and tag-checks entries: one read round trip plus at most one per node for tags. */
+  async #readEntries(keys: readonly string[], fulls: string[], timeoutMs: number): Promise<Array<StoredEntry<T> | undefined>> {
+    const raws =
+      fulls.length === 1
+        ? [await this.#ctx.store.get(fulls[0] as string, { timeoutMs })]
+        : await this.#ctx.store.getMany(fulls, { timeoutMs })
+    return this.#decodeAndCheck(keys, fulls, raws, timeoutMs)
+  }
+
+  async #decodeAndCheck(
+    keys: readonly string[],
+    fulls: readonly string[],
+    raws: ReadonlyArray<Buffer | null>,
+    timeoutMs: number,
+  ): Promise<Array<StoredEntry<T> | undefined>> {
+    const entries: Array<StoredEntry<T> | undefined> = raws.map((raw, i) => {
+      if (raw === null) return undefined
+      try {
+        const decoded = this.#codec.decode(raw)
+        return { ...decoded, value: decoded.value as T, raw }
+      } catch (error) {
+        this.#dropUndecodable(keys[i] as string, fulls[i] as string, raw, error)
+        return undefined
+      }
+    })
+    const tagged = entries.filter((e): e is StoredEntry<T> => e !== undefined && e.tags.length > 0)
+    if (tagged.length === 0) return entries
+    const current = await this.#ctx.epochs.areCurrent(
+      this.name,
+      tagged.map((e) => e.tags),
+      timeoutMs,
+    )
+    const stale = new Set(tagged.filter((_, i) => !current[i]))
+    return entries.map((e) => (e !== undefined && stale.has(e) ? undefined : e))
+  }
+
+  /** An unreadable value is reported, treated as a miss and removed — only if nobody replaced it meanwhile. */
+  #dropUndecodable(key: string, full: string, raw: Buffer, error: unknown): void {
+    const err =
+      error instanceof KeyshardError
+        ? error
+        : new KeyshardError('ERR_DECODE', `Could not decode the value stored at "${key}"`, { cause: error })
+    this.#ctx.events.emit('error', { error: err, operation: 'decode', namespace: this.name, key })
+    this.#ctx.store
+      .compareAndDelete(full, raw, { timeoutMs: this.#ctx.timeouts.operationMs })
+      .catch((cleanupError: unknown) => {
+        this.#ctx.events.emit('error', {
+          error: toKeyshardError(cleanupError, 'ERR_COMMAND'),
+          operation: 'decode-cleanup',
+          namespace: this.name,
+          key,
+        })
+      })
+  }
+
+  #reportRead(key: string, entry: StoredEntry<T> | undefined): T | undefined {
+    if (entry === undefined) {
+      this.#ctx.events.emit('miss', { namespace: this.name, key })
+      return undefined
+    }
+    this.#ctx.events.emit('hit', { namespace: this.name, key, tier: 'l2' })
+    return entry.value
+  }
+
+  #failRead<R>(error: unknown, operation: string, key: string | undefined, miss: R): R {
+    const err = toKeyshardError(error, 'ERR_COMMAND')
+    if (this.#ctx.onError === 'throw' || err.code === 'ERR_KEY') throw err
+    this.#ctx.events.emit('error', { error: err, operation, namespace: this.name, ...(key === undefined ? {} : { key }) })
+    return miss
+  }
+
+  async #encode(value: T, tags: string[], ttlMs: number | null, timeoutMs: number): Promise<Buffer> {
+    // Encoding is checked before the epochs are touched, so an unencodable value writes nothing at all.
+    this.#codec.check(value)
+    const epochs = await this.#ctx.epochs.ensure(this.name, tags, ttlMs, timeoutMs)
+    return this.#codec.encode(value, { tags: epochs })
+  }
+
+  async #ensureEpochsFor(
+    prepared: ReadonlyArray<{ tags: string[]; ttlMs: number | null }>,
+    timeoutMs: number,
+  ): Promise<Map<string, string>> {
+    // One epoch per tag for the whole batch, kept alive as long as its longest-lived entry.
+    const lifetimes = new Map<string, number | null>()
+    for (const p of prepared) {
+      for (const tag of p.tags) {
+        const prev = lifetimes.get(tag)
+        lifetimes.set(tag, prev === null || p.ttlMs === null ? null : Math.max(prev ?? 0, p.ttlMs))
+      }
+    }
+    const byLifetime = new Map<number | null, string[]>()
+    for (const [tag, ttl] of lifetimes) byLifetime.set(ttl, [...(byLifetime.get(ttl) ?? []), tag])
+    const epochs = new Map<string, string>()
+    await Promise.all(
+      [...byLifetime].map(async ([ttl, tags]) => {
+        for (const e of await this.#ctx.epochs.ensure(this.name, tags, ttl, timeoutMs)) epochs.set(e.tag, e.epoch)
+      }),
+    )
+    return epochs
+  }
+
+  #assertOpen(): void {
+    if (this.#ctx.state.closed) {
+      throw new KeyshardError('ERR_CLOSED', `The cache behind namespace "${this.name}" is closed; create a new cache`)
+    }
+  }
+
+  #fullKeys(keys: readonly string[]): string[] {
+    if (!Array.isArray(keys)) throw new KeyshardError('ERR_KEY', 'Expected an array of keys')
+    return keys.map((key) => this.fullKey(key))
+  }
+}
+
+export function toKeyshardError(error: unknown, code: 'ERR_COMMAND' | 'ERR_LOADER'): KeyshardError {
+  if (error instanceof KeyshardError) return error
+  const message = error instanceof Error ? error.message : String(error)
+  return new KeyshardError(code, message, { cause: error })
+}

@@ -1,0 +1,550 @@
+import { randomUUID } from 'node:crypto'
+import calculateSlot from 'cluster-key-slot'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { Cache } from '../../src/cache.js'
+import { compression } from '../../src/encoders/compression.js'
+import { msgpackEncoder } from '../../src/encoders/msgpack.js'
+import { rawBufferEncoder, rawStringEncoder } from '../../src/encoders/raw.js'
+import { isKeyshardError, KeyshardError } from '../../src/errors.js'
+import type { CacheOptions, Encoder, Transformer } from '../../src/types.js'
+
+export type Topology = 'memory' | 'single' | 'cluster'
+
+/**
+ * `makeCache` returns a new instance of the same deployment: separate client/connections, same data (for the
+ * memory topology, the same store). Each call may add options.
+ */
+export type CacheFactory = (overrides?: CacheOptions) => Promise<Cache>
+
+const uid = () => randomUUID().slice(0, 8)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function expectCode(promise: Promise<unknown> | (() => unknown), code: string): Promise<KeyshardError> {
+  try {
+    await (typeof promise === 'function' ? promise() : promise)
+  } catch (error) {
+    expect(isKeyshardError(error), `expected KeyshardError ${code}, got ${String(error)}`).toBe(true)
+    expect((error as KeyshardError).code).toBe(code)
+    return error as KeyshardError
+  }
+  throw new Error(`expected ${code}, but the call succeeded`)
+}
+
+async function expectRangeError(fn: () => unknown): Promise<void> {
+  let caught: unknown
+  try {
+    await fn()
+  } catch (error) {
+    caught = error
+  }
+  expect(caught).toBeInstanceOf(RangeError)
+}
+
+/** Which masters own these full keys (cluster only), from the cache's own health report. */
+async function mastersOf(cache: Cache, fullKeys: string[]): Promise<Set<string>> {
+  const health = await cache.health()
+  const owners = new Set<string>()
+  for (const key of fullKeys) {
+    const slot = calculateSlot(key)
+    const owner = health.nodes.find((n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b))
+    if (owner) owners.add(owner.address)
+  }
+  return owners
+}
+
+export function cacheContract(topology: Topology, makeCache: CacheFactory): void {
+  describe(`cache contract: ${topology}`, () => {
+    const opened: Cache[] = []
+    const open = async (overrides?: CacheOptions) => {
+      const cache = await makeCache(overrides)
+      opened.push(cache)
+      return cache
+    }
+    afterAll(async () => {
+      await Promise.all(opened.map((c) => c.close()))
+    })
+
+    describe('get / set / has / delete', () => {
+      it('stores, reads, reports presence and deletes', async () => {
+        const ns = (await open()).namespace<{ n: number }>(`basic${uid()}`)
+        expect(await ns.get('a')).toBeUndefined()
+        expect(await ns.has('a')).toBe(false)
+        await ns.set('a', { n: 1 })
+        expect(await ns.get('a')).toEqual({ n: 1 })
+        expect(await ns.has('a')).toBe(true)
+        expect(await ns.delete('a')).toBe(true)
+        expect(await ns.delete('a')).toBe(false)
+        expect(await ns.get('a')).toBeUndefined()
+      })
+
+      it('keeps namespaces apart on one client', async () => {
+        const cache = await open()
+        const id = uid()
+        const a = cache.namespace(`a${id}`)
+        const b = cache.namespace(`b${id}`)
+        await a.set('k', 'from a')
+        expect(await b.get('k')).toBeUndefined()
+        expect(await a.get('k')).toBe('from a')
+      })
+
+      it('emits hit, miss, set, delete and invalidate events', async () => {
+        const cache = await open()
+        const name = `ev${uid()}`
+        const ns = cache.namespace(name)
+        const seen: string[] = []
+        for (const event of ['hit', 'miss', 'set', 'delete', 'invalidate'] as const) {
+          cache.on(event, (p) => {
+            if (p.namespace === name) seen.push(event)
+          })
+        }
+        await ns.get('x')
+        await ns.set('x', 1, { tags: ['t'] })
+        await ns.get('x')
+        await ns.invalidateTag('t')
+        await ns.delete('x')
+        expect(seen).toEqual(['miss', 'set', 'hit', 'invalidate', 'delete'])
+      })
+    })
+
+    describe('values', () => {
+      const sample = {
+        date: new Date('2026-01-02T03:04:05.678Z'),
+        buffer: Buffer.from([0, 1, 2, 255]),
+        bytes: new Uint8Array([9, 8, 7]),
+        map: new Map<unknown, unknown>([
+          ['a', 1],
+          [2, { b: [3] }],
+        ]),
+        set: new Set(['x', 'y']),
+        big: 12345678901234567890n,
+        nested: { deep: { arr: [1, 'two', null, { three: 3 }] } },
+        nothing: null,
+        text: 'héllo — 世界 🎉',
+      }
+      const encoders: Array<[string, Encoder | undefined]> = [
+        ['default (rich JSON)', undefined],
+        ['msgpack', msgpackEncoder],
+      ]
+      for (const [label, encoder] of encoders) {
+        for (const transformers of [[], [compression({ threshold: 64 })]] as Transformer[][]) {
+          it(`round-trips every value type with ${label}${transformers.length ? ' + compression' : ''}`, async () => {
+            const ns = (await open()).namespace(`val${uid()}`, {
+              ...(encoder ? { encoder } : {}),
+              transformers,
+            })
+            await ns.set('sample', sample)
+            expect(await ns.get('sample')).toEqual(sample)
+            const big = { text: 'x'.repeat(10_000), when: new Date(0) }
+            await ns.set('big', big)
+            expect(await ns.get('big')).toEqual(big)
+            await ns.set('null', null)
+            expect(await ns.get('null')).toBeNull()
+            expect(await ns.has('null')).toBe(true)
+          })
+        }
+      }
+
+      it('stores raw strings and buffers byte for byte, for clients in other languages', async () => {
+        const cache = await open()
+        const name = `raw${uid()}`
+        const text = cache.namespace<string>(name, { encoder: rawStringEncoder })
+        await text.set('greeting', 'hello, wörld')
+        expect(await cache.store.get(text.fullKey('greeting'), { timeoutMs: 2000 })).toEqual(Buffer.from('hello, wörld'))
+        await cache.store.set(text.fullKey('from-go'), Buffer.from('written elsewhere'), null, { timeoutMs: 2000 })
+        expect(await text.get('from-go')).toBe('written elsewhere')
+        const bytes = cache.namespace<Buffer>(name, { encoder: rawBufferEncoder })
+        await bytes.set('bin', Buffer.from([0, 200, 13]))
+        expect(await bytes.get('bin')).toEqual(Buffer.from([0, 200, 13]))
+      })
+
+      it('rejects unencodable values with ERR_ENCODE and writes nothing', async () => {
+        const ns = (await open()).namespace(`enc${uid()}`)
+        const circular: Record<string, unknown> = { a: 1 }
+        circular.self = circular
+        for (const [i, bad] of [() => 1, Symbol('s'), circular, undefined].entries()) {
+          await expectCode(ns.set(`k${i}`, bad as unknown), 'ERR_ENCODE')
+          await expectCode(ns.set(`t${i}`, bad as unknown, { tags: ['tg'] }), 'ERR_ENCODE')
+        }
+        await expectCode(ns.setMany([{ key: 'ok', value: 1 }, { key: 'bad', value: () => 1 }]), 'ERR_ENCODE')
+        expect((await ns.keys()).keys).toEqual([])
+      })
+
+      it('rejects values over maxValueBytes with ERR_VALUE_TOO_LARGE and writes nothing', async () => {
+        const ns = (await open({ maxValueBytes: 1024 })).namespace(`big${uid()}`)
+        const error = await expectCode(ns.set('big', 'x'.repeat(2000)), 'ERR_VALUE_TOO_LARGE')
+        expect(error.message).toMatch(/1024/)
+        expect(await ns.get('big')).toBeUndefined()
+        await ns.set('small', 'x'.repeat(100))
+        expect(await ns.get('small')).toBe('x'.repeat(100))
+      })
+
+      it('treats an undecodable stored value as a miss, reports it and removes it', async () => {
+        const cache = await open()
+        const ns = cache.namespace(`dec${uid()}`)
+        const errors: KeyshardError[] = []
+        cache.on('error', (e) => errors.push(e.error))
+        const full = ns.fullKey('corrupt')
+        await cache.store.set(full, Buffer.from([0x00, 0x4b, 0x53, 0x01, 0xff, 0xff]), null, { timeoutMs: 2000 })
+        await expect(ns.get('corrupt')).resolves.toBeUndefined()
+        expect(errors.map((e) => e.code)).toContain('ERR_DECODE')
+        await expect.poll(() => cache.store.get(full, { timeoutMs: 2000 })).toBeNull()
+        await cache.store.set(ns.fullKey('json'), Buffer.from('{not json'), null, { timeoutMs: 2000 })
+        await expect(ns.get('json')).resolves.toBeUndefined()
+      })
+    })
+
+    describe('keys', () => {
+      it('refuses empty, non-string and oversized keys with ERR_KEY', async () => {
+        const ns = (await open()).namespace(`keys${uid()}`)
+        await expectCode(() => ns.get(''), 'ERR_KEY')
+        await expectCode(() => ns.set(42 as unknown as string, 1), 'ERR_KEY')
+        await expectCode(() => ns.set('x'.repeat(65 * 1024), 1), 'ERR_KEY')
+        await expectCode(() => ns.getMany(['ok', '']), 'ERR_KEY')
+        await expectCode(() => ns.setMany([{ key: 'ok', value: 1 }, { key: '', value: 2 }]), 'ERR_KEY')
+        expect((await ns.keys()).keys).toEqual([])
+      })
+
+      it('refuses braces in namespaces and prefixes, and reserved namespace names', async () => {
+        const cache = await open()
+        await expectCode(() => cache.namespace('{users}'), 'ERR_CONFIG')
+        await expectCode(() => cache.namespace('__t'), 'ERR_CONFIG')
+        await expectCode(() => makeCache({ prefix: 'app{1}:' }), 'ERR_CONFIG')
+      })
+
+      it('routes user hash tags as Valkey does and reads them back together', async () => {
+        const ns = (await open()).namespace(`ht${uid()}`)
+        await ns.setMany([
+          { key: '{user:1}:profile', value: 'p' },
+          { key: '{user:1}:settings', value: 's' },
+        ])
+        expect(calculateSlot(ns.fullKey('{user:1}:profile'))).toBe(calculateSlot(ns.fullKey('{user:1}:settings')))
+        expect(await ns.getMany(['{user:1}:profile', '{user:1}:settings'])).toEqual(['p', 's'])
+      })
+    })
+
+    describe('TTL', () => {
+      it('expires entries, reports remaining TTL and honours null as no expiry', async () => {
+        const ns = (await open()).namespace(`ttl${uid()}`, { defaultTtl: '10m' })
+        await ns.set('short', 1, { ttl: 80 })
+        await ns.set('forever', 2, { ttl: null })
+        await ns.set('default', 3)
+        const remaining = await ns.ttl('default')
+        expect(remaining).toBeGreaterThan(9 * 60_000)
+        expect(remaining).toBeLessThanOrEqual(10 * 60_000)
+        expect(await ns.ttl('forever')).toBeNull()
+        expect(await ns.ttl('missing')).toBeUndefined()
+        await sleep(200)
+        expect(await ns.get('short')).toBeUndefined()
+        expect(await ns.get('forever')).toBe(2)
+      })
+
+      it('accepts duration strings and changes TTL with expire()', async () => {
+        const ns = (await open()).namespace(`exp${uid()}`)
+        await ns.set('k', 1, { ttl: '1h' })
+        expect(await ns.ttl('k')).toBeGreaterThan(59 * 60_000)
+        expect(await ns.expire('k', '2s')).toBe(true)
+        expect(await ns.ttl('k')).toBeLessThanOrEqual(2000)
+        expect(await ns.expire('k', null)).toBe(true)
+        expect(await ns.ttl('k')).toBeNull()
+        expect(await ns.expire('missing', '1s')).toBe(false)
+      })
+
+      it('uses the cache default of one hour', async () => {
+        const ns = (await open()).namespace(`def${uid()}`)
+        await ns.set('k', 1)
+        const ttl = (await ns.ttl('k')) as number
+        expect(ttl).toBeGreaterThan(3_590_000)
+        expect(ttl).toBeLessThanOrEqual(3_600_000)
+      })
+
+      it('throws RangeError for negative, NaN, zero and sub-millisecond TTLs, writing nothing', async () => {
+        const ns = (await open()).namespace(`bad${uid()}`)
+        for (const ttl of [-1, Number.NaN, 0, 0.5, 'soon', '-5s']) {
+          await expectRangeError(() => ns.set('k', 1, { ttl }))
+        }
+        await expectRangeError(() => ns.increment('n', 1, { ttl: -5 }))
+        await expectRangeError(() => ns.expire('k', -1))
+        expect(await ns.get('k')).toBeUndefined()
+        expect(await ns.get('n')).toBeUndefined()
+      })
+    })
+
+    describe('tags', () => {
+      it('invalidates a tag across every shard and leaves other tags alone', async () => {
+        const cache = await open()
+        const ns = cache.namespace<number>(`tag${uid()}`)
+        const keys = Array.from({ length: 60 }, (_, i) => `item:${i}`)
+        await ns.setMany(keys.map((key, i) => ({ key, value: i, tags: i % 2 === 0 ? ['even', 'all'] : ['odd', 'all'] })))
+        if (topology === 'cluster') {
+          expect((await mastersOf(cache, keys.map((k) => ns.fullKey(k)))).size).toBe(3)
+        }
+        await ns.invalidateTag('even')
+        const after = await ns.getMany(keys)
+        after.forEach((v, i) => {
+          expect(v).toBe(i % 2 === 0 ? undefined : i)
+        })
+        expect(await ns.has('item:0')).toBe(false)
+        expect(await ns.has('item:1')).toBe(true)
+        expect(await ns.ttl('item:0')).toBeUndefined()
+        await ns.invalidateTags(['odd', 'nothing-tagged'])
+        expect((await ns.getMany(keys)).every((v) => v === undefined)).toBe(true)
+        await ns.set('item:0', 100, { tags: ['even'] })
+        expect(await ns.get('item:0')).toBe(100)
+      })
+
+      it('an invalidation on one instance hides entries written by another', async () => {
+        const a = await open()
+        const b = await open()
+        const name = `tagx${uid()}`
+        await a.namespace(name).set('k', 'v', { tags: ['shared'] })
+        expect(await b.namespace(name).get('k')).toBe('v')
+        await b.namespace(name).invalidateTag('shared')
+        expect(await a.namespace(name).get('k')).toBeUndefined()
+      })
+
+      it('never leaves a stale entry readable when sets race invalidations (30 rounds, two instances)', async () => {
+        const a = await open()
+        const b = await open()
+        const name = `race${uid()}`
+        for (let round = 0; round < 30; round++) {
+          const tag = `r${round}`
+          const instances = [a.namespace(name), b.namespace(name)]
+          const resolvedBeforeInvalidate = new Set<string>()
+          const issuedBeforeOnSameInstance = new Set<string>()
+          let invalidating = false
+          const writes: Promise<void>[] = []
+          const invalidator = instances[round % 2]!
+          let invalidation: Promise<void> | undefined
+          for (let i = 0; i < 40; i++) {
+            const key = `${round}:${i}`
+            const ns = instances[i % 2]!
+            if (!invalidating && ns === invalidator) issuedBeforeOnSameInstance.add(key)
+            writes.push(
+              ns.set(key, i, { tags: [tag] }).then(() => {
+                if (!invalidating) resolvedBeforeInvalidate.add(key)
+              }),
+            )
+            if (i === 20 + (round % 10)) {
+              invalidating = true
+              invalidation = invalidator.invalidateTag(tag)
+            }
+            if (i % 7 === 0) await sleep(0)
+          }
+          await Promise.all([...writes, invalidation])
+          const keys = Array.from({ length: 40 }, (_, i) => `${round}:${i}`)
+          const values = await a.namespace(name).getMany(keys)
+          for (const [i, key] of keys.entries()) {
+            if (resolvedBeforeInvalidate.has(key) || issuedBeforeOnSameInstance.has(key)) {
+              expect(values[i], `round ${round}: ${key} was written before the invalidation`).toBeUndefined()
+            }
+          }
+          // Writes after the invalidation resolved are live: invalidation does not poison the tag.
+          await b.namespace(name).set(`${round}:after`, 1, { tags: [tag] })
+          expect(await a.namespace(name).get(`${round}:after`)).toBe(1)
+        }
+      })
+
+      it('keeps tag bookkeeping no longer than its entries need', async () => {
+        const cache = await open()
+        const ns = cache.namespace(`tagttl${uid()}`)
+        await ns.set('k', 1, { ttl: 1000, tags: ['ephemeral'] })
+        const epochKeys = (await cache.store.scan(`${cache.options.prefix}__t:${ns.name}:*`, '0', 1000, { timeoutMs: 2000 })).keys
+        // The scan may need more pages on a cluster; collect them all.
+        const all = new Set(epochKeys)
+        let cursor = '0'
+        do {
+          const page = await cache.store.scan(`${cache.options.prefix}__t:${ns.name}:*`, cursor, 1000, { timeoutMs: 2000 })
+          for (const k of page.keys) all.add(k)
+          cursor = page.cursor
+        } while (cursor !== '0')
+        expect([...all]).toHaveLength(1)
+        const pttl = await cache.store.pttl([...all][0]!, { timeoutMs: 2000 })
+        expect(pttl).toBeGreaterThan(1000)
+        expect(pttl).toBeLessThanOrEqual(1000 + 60_000)
+      })
+
+      it('rejects bad tags with ERR_KEY and writes nothing', async () => {
+        const ns = (await open()).namespace(`badtag${uid()}`)
+        await expectCode(() => ns.set('k', 1, { tags: [''] }), 'ERR_KEY')
+        await expectCode(() => ns.set('k', 1, { tags: [42 as unknown as string] }), 'ERR_KEY')
+        await expectCode(() => ns.set('k', 1, { tags: 'solo' as unknown as string[] }), 'ERR_KEY')
+        expect(await ns.get('k')).toBeUndefined()
+      })
+    })
+
+    describe('bulk', () => {
+      it('getMany / setMany / hasMany / deleteMany over keys from every slot, in input order', async () => {
+        const cache = await open()
+        const ns = cache.namespace<string>(`bulk${uid()}`)
+        const keys = Array.from({ length: 300 }, (_, i) => `k${i}`)
+        await ns.setMany(keys.filter((_, i) => i % 3 !== 0).map((key) => ({ key, value: `v:${key}` })))
+        if (topology === 'cluster') expect((await mastersOf(cache, keys.map((k) => ns.fullKey(k)))).size).toBe(3)
+        const values = await ns.getMany(keys)
+        values.forEach((v, i) => {
+          expect(v).toBe(i % 3 === 0 ? undefined : `v:k${i}`)
+        })
+        const present = await ns.hasMany(keys)
+        present.forEach((p, i) => {
+          expect(p).toBe(i % 3 !== 0)
+        })
+        const deleted = await ns.deleteMany(keys)
+        deleted.forEach((d, i) => {
+          expect(d).toBe(i % 3 !== 0)
+        })
+        expect((await ns.getMany(keys)).every((v) => v === undefined)).toBe(true)
+      })
+
+      it('setMany honours per-entry TTL and tags', async () => {
+        const ns = (await open()).namespace(`bulkttl${uid()}`)
+        await ns.setMany([
+          { key: 'a', value: 1, ttl: 60 },
+          { key: 'b', value: 2, ttl: null, tags: ['x'] },
+          { key: 'c', value: 3, tags: ['y'] },
+        ])
+        expect(await ns.ttl('b')).toBeNull()
+        await ns.invalidateTag('x')
+        await sleep(150)
+        expect(await ns.getMany(['a', 'b', 'c'])).toEqual([undefined, undefined, 3])
+      })
+    })
+
+    describe('atomic', () => {
+      it('increment creates with a TTL once and does not extend it', async () => {
+        const ns = (await open()).namespace(`inc${uid()}`)
+        expect(await ns.increment('n', 1, { ttl: '2s' })).toBe(1)
+        const first = (await ns.ttl('n')) as number
+        await sleep(50)
+        expect(await ns.increment('n', 5, { ttl: '1h' })).toBe(6)
+        const second = (await ns.ttl('n')) as number
+        expect(first).toBeLessThanOrEqual(2000)
+        expect(second).toBeLessThan(first)
+        expect(await ns.get('n')).toBe(6)
+        expect(await ns.increment('n', -10)).toBe(-4)
+        await expectRangeError(() => ns.increment('n', 1.5))
+        await ns.set('text', 'abc')
+        await expect(ns.increment('text')).rejects.toBeInstanceOf(KeyshardError)
+      })
+
+      it('setIfAbsent writes only when absent, treating a tag-invalidated entry as absent', async () => {
+        const ns = (await open()).namespace(`nx${uid()}`)
+        expect(await ns.setIfAbsent('k', 'first', { ttl: '1m', tags: ['t'] })).toBe(true)
+        expect(await ns.setIfAbsent('k', 'second')).toBe(false)
+        expect(await ns.get('k')).toBe('first')
+        await ns.invalidateTag('t')
+        expect(await ns.setIfAbsent('k', 'third')).toBe(true)
+        expect(await ns.get('k')).toBe('third')
+      })
+
+      it('compute serialises concurrent read-modify-writes across instances', async () => {
+        const name = `cas${uid()}`
+        const instances = [await open({ maxComputeRetries: 100 }), await open({ maxComputeRetries: 100 })]
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            instances[i % 2]!.namespace<number>(name).compute('counter', (n) => (n ?? 0) + 1),
+          ),
+        )
+        expect(await instances[0]!.namespace<number>(name).get('counter')).toBe(20)
+      })
+
+      it('compute gives up with ERR_CONFLICT after maxComputeRetries', async () => {
+        const cache = await open({ maxComputeRetries: 3 })
+        const ns = cache.namespace<number>(`conflict${uid()}`)
+        await ns.set('k', 0)
+        let calls = 0
+        await expectCode(
+          ns.compute('k', async (n) => {
+            calls++
+            await ns.set('k', 1000 + calls) // somebody else writes in between, every time
+            return (n ?? 0) + 1
+          }),
+          'ERR_CONFLICT',
+        )
+        expect(calls).toBe(4)
+        expect(await ns.get('k')).toBe(1004)
+      })
+    })
+
+    describe('invalidation at scale', () => {
+      it('clear() removes exactly one namespace on every shard, even when names are glob prefixes', async () => {
+        const cache = await open()
+        const base = `cl${uid()}`
+        const user = cache.namespace(`${base}user`)
+        const users = cache.namespace(`${base}users`)
+        const star = cache.namespace(`${base}user*`)
+        const keys = Array.from({ length: 90 }, (_, i) => `k${i}`)
+        for (const ns of [user, users, star]) await ns.setMany(keys.map((key) => ({ key, value: 1, tags: ['t'] })))
+        expect(await user.clear()).toBe(90)
+        expect((await user.getMany(keys)).every((v) => v === undefined)).toBe(true)
+        expect((await users.getMany(keys)).every((v) => v === 1)).toBe(true)
+        expect((await star.getMany(keys)).every((v) => v === 1)).toBe(true)
+        expect(await star.clear()).toBe(90)
+        expect((await users.getMany(keys)).every((v) => v === 1)).toBe(true)
+      })
+
+      it('deletePattern stays inside the namespace', async () => {
+        const cache = await open()
+        const base = `dp${uid()}`
+        const a = cache.namespace(`${base}a`)
+        const ab = cache.namespace(`${base}a*b`)
+        await a.setMany(['x1', 'x2', 'y1'].map((key) => ({ key, value: key })))
+        await ab.setMany(['x1'].map((key) => ({ key, value: key })))
+        expect(await a.deletePattern('x*')).toBe(2)
+        expect(await a.getMany(['x1', 'x2', 'y1'])).toEqual([undefined, undefined, 'y1'])
+        expect(await ab.get('x1')).toBe('x1')
+      })
+
+      it('keys() pages across every master with one cursor', async () => {
+        const ns = (await open()).namespace(`scan${uid()}`)
+        const keys = Array.from({ length: 250 }, (_, i) => `key:${i}`)
+        await ns.setMany(keys.map((key) => ({ key, value: 1 })))
+        await ns.set('other', 1)
+        const seen = new Set<string>()
+        let cursor: string | undefined
+        let pages = 0
+        do {
+          const page = await ns.keys({ match: 'key:*', count: 20, ...(cursor ? { cursor } : {}) })
+          for (const k of page.keys) seen.add(k)
+          cursor = page.cursor
+          pages++
+        } while (cursor !== undefined)
+        expect([...seen].sort()).toEqual([...keys].sort())
+        expect(pages).toBeGreaterThan(1)
+      })
+
+      it('refuses flushAll without allowUnsafeFlush', async () => {
+        const cache = await open()
+        const ns = cache.namespace(`flush${uid()}`)
+        await ns.set('survivor', 1)
+        await expectCode(cache.flushAll(), 'ERR_UNSAFE_FLUSH')
+        expect(await ns.get('survivor')).toBe(1)
+      })
+    })
+
+    describe('connection', () => {
+      it('reports health for every node', async () => {
+        const health = await (await open()).health()
+        expect(health.ok).toBe(true)
+        expect(health.nodes.every((n) => n.reachable)).toBe(true)
+        if (topology === 'cluster') {
+          expect(health.nodes.filter((n) => n.role === 'master')).toHaveLength(3)
+          expect(health.nodes.filter((n) => n.role === 'replica')).toHaveLength(3)
+          expect(health.slotsCovered).toBe(16384)
+          expect(health.clusterState).toBe('ok')
+        } else {
+          expect(health.nodes).toHaveLength(1)
+        }
+      })
+
+      it('close() is graceful and idempotent', async () => {
+        const cache = await makeCache()
+        const ns = cache.namespace(`close${uid()}`)
+        const writes = Array.from({ length: 50 }, (_, i) => ns.set(`k${i}`, i))
+        const closing = cache.close()
+        await Promise.all(writes)
+        await closing
+        await cache.close()
+        await expectCode(ns.get('k1'), 'ERR_CLOSED')
+      })
+    })
+  })
+}
