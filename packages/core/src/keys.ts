@@ -14,9 +14,13 @@ export function validateKey(key: unknown): asserts key is string {
   if (key.length === 0) throw new KeyshardError('ERR_KEY', 'A key must not be empty')
   // A UTF-8 string is at most 3 bytes per UTF-16 unit, so short keys skip the byte count.
   if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
-    throw new KeyshardError('ERR_KEY', `A key is ${Buffer.byteLength(key)} bytes; the limit is ${MAX_KEY_BYTES} bytes`, {
-      details: { key: key.slice(0, 64), bytes: Buffer.byteLength(key) },
-    })
+    throw new KeyshardError(
+      'ERR_KEY',
+      `A key is ${Buffer.byteLength(key)} bytes; the limit is ${MAX_KEY_BYTES} bytes`,
+      {
+        details: { key: key.slice(0, 64), bytes: Buffer.byteLength(key) },
+      },
+    )
   }
 }
 
@@ -26,12 +30,18 @@ export function validateKey(key: unknown): asserts key is string {
  */
 export function validateNamespace(name: unknown): asserts name is string {
   if (typeof name !== 'string' || name.length === 0) {
-    throw new KeyshardError('ERR_CONFIG', 'A namespace name must be a non-empty string', { details: { namespace: name } })
+    throw new KeyshardError('ERR_CONFIG', 'A namespace name must be a non-empty string', {
+      details: { namespace: name },
+    })
   }
   if (name.length > MAX_NAMESPACE_LENGTH) {
-    throw new KeyshardError('ERR_CONFIG', `A namespace name must be at most ${MAX_NAMESPACE_LENGTH} characters`, {
-      details: { namespace: name.slice(0, 64) },
-    })
+    throw new KeyshardError(
+      'ERR_CONFIG',
+      `A namespace name must be at most ${MAX_NAMESPACE_LENGTH} characters`,
+      {
+        details: { namespace: name.slice(0, 64) },
+      },
+    )
   }
   if (name.includes('{') || name.includes('}')) {
     throw new KeyshardError(
@@ -41,21 +51,31 @@ export function validateNamespace(name: unknown): asserts name is string {
     )
   }
   if (name.startsWith('__')) {
-    throw new KeyshardError('ERR_CONFIG', `Namespace "${name}" starts with "__", which is reserved for Keyshard's internal keys`, {
-      details: { namespace: name },
-    })
+    throw new KeyshardError(
+      'ERR_CONFIG',
+      `Namespace "${name}" starts with "__", which is reserved for Keyshard's internal keys`,
+      {
+        details: { namespace: name },
+      },
+    )
   }
 }
 
 /** The global prefix may be empty, but may not carry a hash tag (it would put every key on one shard). */
 export function validatePrefix(prefix: unknown): asserts prefix is string {
   if (typeof prefix !== 'string') {
-    throw new KeyshardError('ERR_CONFIG', `The prefix option must be a string, got ${typeof prefix}`, { details: { option: 'prefix' } })
-  }
-  if (prefix.length > MAX_PREFIX_LENGTH) {
-    throw new KeyshardError('ERR_CONFIG', `The prefix option must be at most ${MAX_PREFIX_LENGTH} characters`, {
+    throw new KeyshardError('ERR_CONFIG', `The prefix option must be a string, got ${typeof prefix}`, {
       details: { option: 'prefix' },
     })
+  }
+  if (prefix.length > MAX_PREFIX_LENGTH) {
+    throw new KeyshardError(
+      'ERR_CONFIG',
+      `The prefix option must be at most ${MAX_PREFIX_LENGTH} characters`,
+      {
+        details: { option: 'prefix' },
+      },
+    )
   }
   if (prefix.includes('{') || prefix.includes('}')) {
     throw new KeyshardError(

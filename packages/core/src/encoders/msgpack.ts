@@ -1,0 +1,188 @@
+import { C1, Packr } from 'msgpackr'
+import type { Encoder } from '../types.js'
+
+const TAG_KEY = '$ks'
+// `$ks` as a MessagePack fixstr: when absent from the bytes, no tagged object can be in there.
+const TAG_BYTES = Buffer.from([0xa3, 0x24, 0x6b, 0x73])
+
+// Standard MessagePack (no record extension) so other languages can read plain data; msgpackr's own
+// extensions carry Date (timestamp), Set, typed arrays, Error, RegExp; every 64-bit integer reads as a BigInt
+// because JS numbers are never written as int64 (msgpackr writes them as float64).
+const packr = new Packr({
+  useRecords: false,
+  moreTypes: true,
+  structuredClone: false,
+  mapsAsObjects: true,
+  int64AsType: 'bigint',
+  useBigIntExtension: true,
+})
+
+/**
+ * MessagePack through msgpackr. Keeps Date, Buffer, Uint8Array and other typed arrays, Set, BigInt, NaN,
+ * ±Infinity and `undefined`. A Map is written as `{"$ks":"M","v":[[k,v],…]}` because msgpackr cannot tell a Map
+ * from an object on the wire, -0 as `{"$ks":"F","v":"-0"}`, and a user object with a `$ks` key is wrapped as
+ * `{"$ks":"O","v":{…}}`. Functions, symbols, top-level `undefined`, circular references, WeakMap/WeakSet/Promise
+ * throw instead of being dropped (msgpackr alone would write a function as undefined and overflow the stack on
+ * a cycle). Other class instances are stored as plain objects.
+ */
+export const msgpackEncoder: Encoder = {
+  name: 'msgpack',
+  encode(value: unknown): Buffer {
+    if (value === undefined) throw new TypeError('Cannot encode undefined; store null to cache "nothing"')
+    const packed = packr.pack(prepare(value, new Set(), '$'))
+    // msgpackr returns a view into a shared 8 KiB buffer; a copy keeps stored values from pinning it.
+    return Buffer.from(packed)
+  },
+  decode(bytes: Buffer): unknown {
+    const value: unknown = packr.unpack(bytes)
+    // 0xc1 is the one byte MessagePack never uses; msgpackr hands it back as a marker object.
+    if (value === C1) throw new TypeError('Invalid MessagePack data (0xc1)')
+    return bytes.indexOf(TAG_BYTES) === -1 ? value : revive(value)
+  },
+}
+
+function prepare(value: unknown, ancestors: Set<object>, path: string): unknown {
+  switch (typeof value) {
+    case 'function':
+    case 'symbol':
+      throw new TypeError(`Cannot encode a ${typeof value} at ${path}`)
+    case 'number':
+      return value === 0 && 1 / value < 0 ? { [TAG_KEY]: 'F', v: '-0' } : value
+    case 'object':
+      return value === null ? null : prepareObject(value, ancestors, path)
+    default:
+      return value
+  }
+}
+
+function prepareObject(object: object, ancestors: Set<object>, path: string): unknown {
+  if (ancestors.has(object)) throw new TypeError(`Cannot encode a circular reference at ${path}`)
+  if (Array.isArray(object)) {
+    ancestors.add(object)
+    let copy: unknown[] | undefined
+    for (let i = 0; i < object.length; i++) {
+      const item: unknown = object[i]
+      const prepared = prepare(item, ancestors, `${path}[${i}]`)
+      if (copy === undefined && prepared !== item) copy = object.slice(0, i)
+      copy?.push(prepared)
+    }
+    ancestors.delete(object)
+    return copy ?? object
+  }
+  if (object instanceof Date || ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return object
+  if (object instanceof RegExp || object instanceof Error) return object
+  if (object instanceof Map) {
+    ancestors.add(object)
+    const entries: unknown[] = []
+    let i = 0
+    for (const [k, v] of object) {
+      entries.push([prepare(k, ancestors, `${path}.<key ${i}>`), prepare(v, ancestors, `${path}.get(${i})`)])
+      i++
+    }
+    ancestors.delete(object)
+    return { [TAG_KEY]: 'M', v: entries }
+  }
+  if (object instanceof Set) {
+    ancestors.add(object)
+    const items: unknown[] = []
+    let changed = false
+    let i = 0
+    for (const item of object) {
+      const prepared = prepare(item, ancestors, `${path}.<item ${i++}>`)
+      changed ||= prepared !== item
+      items.push(prepared)
+    }
+    ancestors.delete(object)
+    return changed ? new Set(items) : object
+  }
+  if (object instanceof WeakMap || object instanceof WeakSet || object instanceof Promise) {
+    throw new TypeError(`Cannot encode a ${object.constructor.name} at ${path}`)
+  }
+  const toJSON = (object as { toJSON?: unknown }).toJSON
+  if (typeof toJSON === 'function' && !isPlain(object)) {
+    ancestors.add(object)
+    const replaced = prepare(toJSON.call(object, ''), ancestors, path)
+    ancestors.delete(object)
+    return replaced
+  }
+  ancestors.add(object)
+  const source = object as Record<string, unknown>
+  const keys = Object.keys(source)
+  let copy: Record<string, unknown> | undefined
+  let hasTagKey = false
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string
+    if (key === TAG_KEY) hasTagKey = true
+    const item = source[key]
+    const prepared = prepare(item, ancestors, `${path}.${key}`)
+    if (copy === undefined && (prepared !== item || !isPlain(object))) {
+      copy = {}
+      for (let j = 0; j < i; j++) setOwn(copy, keys[j] as string, source[keys[j] as string])
+    }
+    if (copy !== undefined) setOwn(copy, key, prepared)
+  }
+  ancestors.delete(object)
+  const result = copy ?? (keys.length === 0 && !isPlain(object) ? {} : object)
+  return hasTagKey ? { [TAG_KEY]: 'O', v: result } : result
+}
+
+function isPlain(object: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(object)
+  return proto === Object.prototype || proto === null
+}
+
+function revive(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      const revived = revive(item)
+      if (revived !== item) value[i] = revived
+    }
+    return value
+  }
+  if (value instanceof Set) {
+    let changed = false
+    const items = [...value].map((item) => {
+      const revived = revive(item)
+      changed ||= revived !== item
+      return revived
+    })
+    return changed ? new Set(items) : value
+  }
+  if (!isPlain(value)) return value
+  const object = value as Record<string, unknown>
+  if (Object.hasOwn(object, TAG_KEY)) {
+    const tag = object[TAG_KEY]
+    const v = object.v
+    if (tag === 'M' && Array.isArray(v)) {
+      return new Map(
+        v.map((entry: unknown) => {
+          if (!Array.isArray(entry) || entry.length !== 2)
+            throw new TypeError('Malformed Map entry in MessagePack value')
+          return [revive(entry[0]), revive(entry[1])] as const
+        }),
+      )
+    }
+    if (tag === 'F' && v === '-0') return -0
+    if (tag === 'O' && v !== null && typeof v === 'object' && isPlain(v))
+      return reviveMembers(v as Record<string, unknown>)
+    throw new TypeError(`Malformed or unknown tag ${JSON.stringify(tag)} in MessagePack value`)
+  }
+  return reviveMembers(object)
+}
+
+function reviveMembers(object: Record<string, unknown>): Record<string, unknown> {
+  for (const key of Object.keys(object)) {
+    const item = object[key]
+    const revived = revive(item)
+    if (revived !== item) setOwn(object, key, revived)
+  }
+  return object
+}
+
+function setOwn(object: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__')
+    Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true })
+  else object[key] = value
+}

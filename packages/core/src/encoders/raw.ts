@@ -1,0 +1,54 @@
+import type { Encoder } from '../types.js'
+
+/**
+ * Marks encoders whose output is the value's bytes and nothing else. Any byte string is a valid encoding for
+ * them, so the value codec treats stored bytes it cannot read as an envelope as a bare value instead of
+ * reporting them as corrupt (another language's client may have written anything).
+ */
+export const BYTES_TRANSPARENT: unique symbol = Symbol.for('keyshard.encoder.bytesTransparent')
+
+export interface BytesTransparentEncoder extends Encoder {
+  readonly [BYTES_TRANSPARENT]: true
+}
+
+export function isBytesTransparent(encoder: Encoder): boolean {
+  return (encoder as Partial<BytesTransparentEncoder>)[BYTES_TRANSPARENT] === true
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/**
+ * Strings stored as their exact UTF-8 bytes (no quotes, no header), for keys shared with clients in other
+ * languages. Reading bytes that are not valid UTF-8 fails rather than inventing replacement characters.
+ */
+export const rawStringEncoder: BytesTransparentEncoder = {
+  name: 'raw-string',
+  [BYTES_TRANSPARENT]: true,
+  encode(value: unknown): Buffer {
+    if (typeof value !== 'string') {
+      throw new TypeError(
+        `The raw-string encoder stores strings only, got ${value === null ? 'null' : typeof value}`,
+      )
+    }
+    return Buffer.from(value, 'utf8')
+  },
+  decode(bytes: Buffer): string {
+    return utf8.decode(bytes)
+  },
+}
+
+/** Buffers or Uint8Arrays stored as their exact bytes; always read back as a Buffer. */
+export const rawBufferEncoder: BytesTransparentEncoder = {
+  name: 'raw-buffer',
+  [BYTES_TRANSPARENT]: true,
+  encode(value: unknown): Buffer {
+    if (Buffer.isBuffer(value)) return value
+    if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+    throw new TypeError(
+      `The raw-buffer encoder stores Buffers and Uint8Arrays only, got ${value === null ? 'null' : typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value}`,
+    )
+  },
+  decode(bytes: Buffer): Buffer {
+    return bytes
+  },
+}

@@ -1,0 +1,226 @@
+import { BUILT_IN_DECOMPRESSORS } from './encoders/compression.js'
+import { isBytesTransparent } from './encoders/raw.js'
+import { type Envelope, hasEnvelopeMagic, readEnvelope, writeEnvelope } from './envelope.js'
+import { KeyshardError } from './errors.js'
+import type { TagEpoch } from './tag-epochs.js'
+import type { Encoder, Transformer } from './types.js'
+
+export interface ValueCodecOptions {
+  encoder: Encoder
+  transformers?: readonly Transformer[]
+  /** Largest encoder output accepted (before transformers such as compression). */
+  maxValueBytes: number
+}
+
+export interface EncodeMetadata {
+  tags: TagEpoch[]
+  /** Logical expiry, ms since epoch (read-through grace). */
+  expiresAt?: number
+  /** Until when a logically expired entry may still be served stale, ms since epoch. */
+  staleUntil?: number
+}
+
+export interface DecodedValue {
+  value: unknown
+  tags: TagEpoch[]
+  /** 0 when the entry has none. */
+  expiresAt: number
+  /** 0 when the entry has none. */
+  staleUntil: number
+}
+
+const NO_TAGS: TagEpoch[] = []
+
+/**
+ * Turns values into stored bytes and back for one namespace: the encoder, then the transformers, then the
+ * envelope when the entry needs one (see envelope.ts). Every failure is a KeyshardError: ERR_ENCODE and
+ * ERR_VALUE_TOO_LARGE on the way in (before anything is written), ERR_DECODE on the way out.
+ */
+export class ValueCodec {
+  readonly encoder: Encoder
+  readonly transformers: readonly Transformer[]
+  readonly maxValueBytes: number
+  readonly #transparent: boolean
+  readonly #reverters: ReadonlyMap<string, (bytes: Buffer) => Buffer>
+  // The bytes of the last check()ed value, so the encode() that follows it does not encode twice.
+  readonly #checkedObjects = new WeakMap<object, Buffer>()
+  #checkedPrimitive: { value: unknown; bytes: Buffer } | undefined
+
+  constructor(options: ValueCodecOptions) {
+    this.encoder = options.encoder
+    this.transformers = options.transformers ?? []
+    this.maxValueBytes = options.maxValueBytes
+    this.#transparent = isBytesTransparent(this.encoder)
+    const reverters = new Map(BUILT_IN_DECOMPRESSORS)
+    for (const t of this.transformers) reverters.set(t.name, (bytes) => t.revert(bytes))
+    this.#reverters = reverters
+  }
+
+  /** Throws ERR_ENCODE / ERR_VALUE_TOO_LARGE if `value` cannot be stored; nothing is written either way. */
+  check(value: unknown): void {
+    const bytes = this.#encodePayload(value)
+    if (value !== null && (typeof value === 'object' || typeof value === 'function'))
+      this.#checkedObjects.set(value, bytes)
+    else this.#checkedPrimitive = { value, bytes }
+  }
+
+  encode(value: unknown, metadata: EncodeMetadata): Buffer {
+    const payload = this.#takeChecked(value) ?? this.#encodePayload(value)
+    let body = payload
+    const applied: string[] = []
+    for (const transformer of this.transformers) {
+      let out: Buffer | null
+      try {
+        out = transformer.apply(body)
+      } catch (error) {
+        throw new KeyshardError(
+          'ERR_ENCODE',
+          `Transformer "${transformer.name}" failed: ${messageOf(error)}`,
+          { cause: error },
+        )
+      }
+      if (out !== null) {
+        body = out
+        applied.push(transformer.name)
+      }
+    }
+    const expiresAt = metadata.expiresAt ?? 0
+    const staleUntil = metadata.staleUntil ?? 0
+    const bare = metadata.tags.length === 0 && expiresAt === 0 && staleUntil === 0 && applied.length === 0
+    // Bare bytes that start like an envelope are wrapped anyway, so reading them back is never ambiguous.
+    if (bare && !hasEnvelopeMagic(body)) return body
+    try {
+      return writeEnvelope({
+        encoder: this.encoder.name,
+        tags: metadata.tags,
+        expiresAt,
+        staleUntil,
+        transformers: applied,
+        payload: body,
+      })
+    } catch (error) {
+      throw new KeyshardError('ERR_ENCODE', `Could not write the entry envelope: ${messageOf(error)}`, {
+        cause: error,
+      })
+    }
+  }
+
+  decode(bytes: Buffer): DecodedValue {
+    if (!hasEnvelopeMagic(bytes)) {
+      return { value: this.#decodePayload(bytes), tags: NO_TAGS, expiresAt: 0, staleUntil: 0 }
+    }
+    let envelope: Envelope
+    try {
+      envelope = readEnvelope(bytes)
+    } catch (error) {
+      // For raw encoders every byte string is a valid value: bytes another client wrote that merely start
+      // like an envelope are that client's value, not corruption.
+      if (this.#transparent)
+        return { value: this.#decodePayload(bytes), tags: NO_TAGS, expiresAt: 0, staleUntil: 0 }
+      throw new KeyshardError('ERR_DECODE', `Stored value is not readable: ${messageOf(error)}`, {
+        cause: error,
+      })
+    }
+    if (envelope.encoder !== this.encoder.name) {
+      throw new KeyshardError(
+        'ERR_DECODE',
+        `Stored value was written with the "${envelope.encoder}" encoder, but this namespace uses "${this.encoder.name}"`,
+        { details: { stored: envelope.encoder, expected: this.encoder.name } },
+      )
+    }
+    let payload = envelope.payload
+    for (let i = envelope.transformers.length - 1; i >= 0; i--) {
+      const name = envelope.transformers[i] as string
+      const revert = this.#reverters.get(name)
+      if (revert === undefined) {
+        throw new KeyshardError(
+          'ERR_DECODE',
+          `Stored value went through transformer "${name}", which this namespace does not have`,
+          {
+            details: { transformer: name },
+          },
+        )
+      }
+      try {
+        payload = revert(payload)
+      } catch (error) {
+        throw new KeyshardError(
+          'ERR_DECODE',
+          `Transformer "${name}" could not restore the stored value: ${messageOf(error)}`,
+          {
+            cause: error,
+          },
+        )
+      }
+    }
+    return {
+      value: this.#decodePayload(payload),
+      tags: envelope.tags,
+      expiresAt: envelope.expiresAt,
+      staleUntil: envelope.staleUntil,
+    }
+  }
+
+  #encodePayload(value: unknown): Buffer {
+    let bytes: Buffer
+    try {
+      bytes = this.encoder.encode(value)
+    } catch (error) {
+      throw new KeyshardError(
+        'ERR_ENCODE',
+        `The "${this.encoder.name}" encoder cannot encode this value: ${messageOf(error)}`,
+        {
+          cause: error,
+          details: { encoder: this.encoder.name },
+        },
+      )
+    }
+    if (!Buffer.isBuffer(bytes)) {
+      throw new KeyshardError(
+        'ERR_ENCODE',
+        `The "${this.encoder.name}" encoder returned ${typeof bytes}, not a Buffer`,
+      )
+    }
+    if (bytes.length > this.maxValueBytes) {
+      throw new KeyshardError(
+        'ERR_VALUE_TOO_LARGE',
+        `The encoded value is ${bytes.length} bytes, over the limit of ${this.maxValueBytes} bytes (maxValueBytes); store less or raise maxValueBytes`,
+        { details: { bytes: bytes.length, maxValueBytes: this.maxValueBytes } },
+      )
+    }
+    return bytes
+  }
+
+  #takeChecked(value: unknown): Buffer | undefined {
+    if (value !== null && (typeof value === 'object' || typeof value === 'function')) {
+      const bytes = this.#checkedObjects.get(value)
+      if (bytes !== undefined) this.#checkedObjects.delete(value)
+      return bytes
+    }
+    const checked = this.#checkedPrimitive
+    if (checked !== undefined && Object.is(checked.value, value)) {
+      this.#checkedPrimitive = undefined
+      return checked.bytes
+    }
+    return undefined
+  }
+
+  #decodePayload(bytes: Buffer): unknown {
+    try {
+      return this.encoder.decode(bytes)
+    } catch (error) {
+      throw new KeyshardError(
+        'ERR_DECODE',
+        `The "${this.encoder.name}" encoder cannot decode the stored value: ${messageOf(error)}`,
+        {
+          cause: error,
+          details: { encoder: this.encoder.name },
+        },
+      )
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

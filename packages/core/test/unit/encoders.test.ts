@@ -1,0 +1,337 @@
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { compression } from '../../src/encoders/compression.js'
+import { msgpackEncoder } from '../../src/encoders/msgpack.js'
+import { rawBufferEncoder, rawStringEncoder } from '../../src/encoders/raw.js'
+import { richJsonEncoder } from '../../src/encoders/rich-json.js'
+import type { Encoder } from '../../src/types.js'
+
+class Point {
+  constructor(
+    public x: number,
+    public y: number,
+  ) {}
+}
+
+class Money {
+  constructor(readonly cents: number) {}
+  toJSON() {
+    return { amount: this.cents / 100 }
+  }
+}
+
+const roundTrip = (encoder: Encoder, value: unknown) => encoder.decode(encoder.encode(value))
+
+/** Structural equality that also tells Buffer from Uint8Array, Map from object, -0 from 0, holes from nothing. */
+function expectSame(actual: unknown, expected: unknown, path = '$'): void {
+  if (typeof expected === 'number') {
+    expect(Object.is(actual, expected), `${path}: ${String(actual)} vs ${expected}`).toBe(true)
+    return
+  }
+  if (expected === null || typeof expected !== 'object') {
+    expect(actual, path).toBe(expected)
+    return
+  }
+  expect(actual, path).toBeTypeOf('object')
+  expect(Object.getPrototypeOf(actual)?.constructor, `${path} type`).toBe(
+    Object.getPrototypeOf(expected)?.constructor,
+  )
+  if (expected instanceof Date) {
+    expect((actual as Date).getTime(), path).toEqual(expected.getTime())
+  } else if (ArrayBuffer.isView(expected)) {
+    expect([...(actual as Uint8Array)], path).toEqual([...(expected as Uint8Array)])
+  } else if (expected instanceof ArrayBuffer) {
+    expect([...new Uint8Array(actual as ArrayBuffer)]).toEqual([...new Uint8Array(expected)])
+  } else if (expected instanceof Map) {
+    const a = [...(actual as Map<unknown, unknown>)]
+    const e = [...expected]
+    expect(a.length, path).toBe(e.length)
+    e.forEach(([k, v], i) => {
+      expectSame(a[i]?.[0], k, `${path}.<key ${i}>`)
+      expectSame(a[i]?.[1], v, `${path}.get(${String(k)})`)
+    })
+  } else if (expected instanceof Set) {
+    expectSame([...(actual as Set<unknown>)], [...expected], path)
+  } else if (Array.isArray(expected)) {
+    expect((actual as unknown[]).length, path).toBe(expected.length)
+    for (const [i, v] of expected.entries()) expectSame((actual as unknown[])[i], v, `${path}[${i}]`)
+  } else {
+    expectPlainSame(actual, expected as Record<string, unknown>, path)
+  }
+}
+
+function expectPlainSame(actual: unknown, expected: Record<string, unknown>, path: string): void {
+  const keys = Object.keys(expected).filter((k) => expected[k] !== undefined)
+  expect(Object.keys(actual as object).sort(), path).toEqual(keys.sort())
+  for (const k of keys) expectSame((actual as Record<string, unknown>)[k], expected[k], `${path}.${k}`)
+}
+
+const rich = {
+  date: new Date('2026-01-02T03:04:05.678Z'),
+  invalidDate: new Date(Number.NaN),
+  buffer: Buffer.from([0, 1, 2, 255]),
+  bytes: new Uint8Array([9, 8, 7]),
+  emptyBuffer: Buffer.alloc(0),
+  map: new Map<unknown, unknown>([
+    ['a', 1],
+    [2, { b: [3] }],
+    [{ k: 1 }, new Map([[new Date(0), new Set([1n])]])],
+  ]),
+  set: new Set<unknown>(['x', 'y', 3, null, new Map([['in', 'set']])]),
+  big: 12345678901234567890n,
+  smallBig: 5n,
+  negBig: -(2n ** 70n),
+  nested: { deep: { arr: [1, 'two', null, { three: 3 }, [[[]]]] } },
+  nothing: null,
+  text: 'héllo — 世界 🎉',
+  zero: 0,
+  negZero: -0,
+  nan: Number.NaN,
+  inf: Number.POSITIVE_INFINITY,
+  ninf: Number.NEGATIVE_INFINITY,
+  float: 0.1 + 0.2,
+  arrayWithUndefined: [undefined, 1, undefined],
+  bool: false,
+  emptyObject: {},
+  emptyArray: [],
+}
+
+/** User data that looks like the encoders' own tags must come back exactly as written. */
+const lookalikes = [
+  { $ks: 'D', v: 0 },
+  { $ks: 'M', v: [['a', 1]] },
+  { $ks: 'u' },
+  { $ks: 'O', v: { $ks: 'O', v: {} } },
+  { nested: { $ks: { $ks: 1 } }, list: [{ $ks: 'B', v: 'AAE=' }] },
+  { '"$ks"': 'quoted', text: '{"$ks":"D","v":0}' },
+  '{"$ks":"D","v":0}',
+  ['$ks', { $ks: null }],
+  new Map([['$ks', { $ks: 'F', v: '-0' }]]),
+]
+
+for (const encoder of [richJsonEncoder, msgpackEncoder]) {
+  describe(`${encoder.name} encoder`, () => {
+    it('round-trips every supported type exactly', () => {
+      expectSame(roundTrip(encoder, rich), rich)
+      expect(roundTrip(encoder, rich)).toEqual(rich)
+    })
+
+    it.each([null, 0, -0, 1.5, -7, 2 ** 53, Number.NaN, 'text', '', true, false, [], {}, 7n, [1, [2, [3]]]])(
+      'round-trips top-level value #%#',
+      (value) => {
+        expectSame(roundTrip(encoder, value), value)
+      },
+    )
+
+    it.each(lookalikes.map((v) => [v]))('never mistakes user data for its own tags (#%#)', (value) => {
+      expectSame(roundTrip(encoder, value), value)
+    })
+
+    it('never lets a "__proto__" key change a prototype', () => {
+      const value = JSON.parse('{"__proto__": {"polluted": true}, "when": 1}') as Record<string, unknown>
+      value.when = new Date(1)
+      const out = roundTrip(encoder, value) as Record<string, unknown>
+      expect(Object.getPrototypeOf(out)).toBe(Object.prototype)
+      // Rich JSON keeps it as data; msgpackr drops the key when decoding.
+      expect(Object.hasOwn(out, '__proto__')).toBe(encoder === richJsonEncoder)
+      expect(out.polluted).toBeUndefined()
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+      expect(out.when).toEqual(new Date(1))
+    })
+
+    it('stores class instances as plain objects (toJSON first when they have one)', () => {
+      expectSame(roundTrip(encoder, { p: new Point(1, 2) }), { p: { x: 1, y: 2 } })
+      expectSame(roundTrip(encoder, [new Money(250)]), [{ amount: 2.5 }])
+    })
+
+    it('omits undefined object properties (rich JSON, as JSON does) or keeps them (MessagePack)', () => {
+      const out = roundTrip(encoder, { a: 1, b: undefined }) as Record<string, unknown>
+      expect(out.a).toBe(1)
+      expect(Object.hasOwn(out, 'b')).toBe(encoder === msgpackEncoder)
+    })
+
+    it('does not modify the value it encodes', () => {
+      const value = { when: new Date(5), list: [1n, new Map([[1, 2]])], $ks: 'x' }
+      const copy = { when: new Date(5), list: [1n, new Map([[1, 2]])], $ks: 'x' }
+      encoder.encode(value)
+      expect(value).toEqual(copy)
+    })
+
+    it('encodes shared (non-circular) references as copies', () => {
+      const shared = { n: 1 }
+      expectSame(roundTrip(encoder, { a: shared, b: shared, c: [shared, shared] }), {
+        a: { n: 1 },
+        b: { n: 1 },
+        c: [{ n: 1 }, { n: 1 }],
+      })
+    })
+
+    const circular: Record<string, unknown> = { a: 1 }
+    circular.self = circular
+    const deepCircular: Record<string, unknown> = { list: [] }
+    ;(deepCircular.list as unknown[]).push({ back: deepCircular })
+    const mapCircular = new Map<string, unknown>()
+    mapCircular.set('me', mapCircular)
+    it.each([
+      ['a function', () => 1],
+      ['a symbol', Symbol('s')],
+      ['undefined', undefined],
+      ['a circular object', circular],
+      ['a circular array path', deepCircular],
+      ['a circular map', mapCircular],
+      ['a nested function', { ok: 1, nested: { fn() {} } }],
+      ['a function in an array', [1, () => 2]],
+      ['a symbol in a map', new Map([['k', Symbol('v')]])],
+      ['a WeakMap', { w: new WeakMap() }],
+      ['a Promise', Promise.resolve(1)],
+    ])('throws for %s', (_, value) => {
+      expect(() => encoder.encode(value)).toThrow()
+    })
+
+    it('names where the bad value is', () => {
+      expect(() => encoder.encode({ a: [{ b: () => 1 }] })).toThrow(/\$\.a\[0\]\.b/)
+    })
+
+    it('throws on bytes it cannot read', () => {
+      for (const bytes of [
+        Buffer.from('{not json'),
+        Buffer.from([0xc1]),
+        Buffer.alloc(0),
+        Buffer.from([0x92, 0x01]),
+      ]) {
+        expect(() => encoder.decode(bytes)).toThrow()
+      }
+    })
+  })
+}
+
+describe('richJsonEncoder specifics', () => {
+  it('stores plain data as plain JSON other clients can read', () => {
+    const value = { a: [1, 'b', null, true], c: { d: 'e' } }
+    expect(richJsonEncoder.encode(value).toString()).toBe(JSON.stringify(value))
+    expect(richJsonEncoder.decode(Buffer.from('{"written":"by python","n":[1,2]}'))).toEqual({
+      written: 'by python',
+      n: [1, 2],
+    })
+  })
+
+  it('round-trips other typed arrays and ArrayBuffers', () => {
+    const value = {
+      f64: new Float64Array([1.5, -0, Number.NaN]),
+      i16: new Int16Array([-1, 2]),
+      bi: new BigInt64Array([-5n]),
+      ab: new Uint8Array([1, 2, 3]).buffer,
+      odd: new Uint8Array(new Uint8Array([0, 1, 2, 3, 4]).buffer, 1, 3),
+    }
+    expectSame(roundTrip(richJsonEncoder, value), { ...value, odd: new Uint8Array([1, 2, 3]) })
+  })
+
+  it('throws on RegExp, Error and DataView rather than storing {}', () => {
+    for (const bad of [/x/, new Error('e'), new DataView(new ArrayBuffer(1))])
+      expect(() => richJsonEncoder.encode({ bad })).toThrow()
+  })
+
+  it.each([
+    '{"$ks":"?","v":1}',
+    '{"$ks":"D","v":"yesterday"}',
+    '{"$ks":"N","v":"1.5"}',
+    '{"$ks":"M","v":[[1]]}',
+    '{"$ks":"T","t":"Proxy","v":""}',
+    '{"$ks":"T","t":"Float64Array","v":"AAE="}',
+    '{"$ks":"F","v":"1"}',
+    '{"$ks":"O","v":[1]}',
+  ])('refuses the malformed tag %s', (text) => {
+    expect(() => richJsonEncoder.decode(Buffer.from(text))).toThrow()
+  })
+})
+
+describe('msgpackEncoder specifics', () => {
+  it('writes standard MessagePack for plain data', () => {
+    // {"a":1} as a map16 with one fixstr key and a positive fixint: no msgpackr record extension.
+    expect(msgpackEncoder.encode({ a: 1 })).toEqual(Buffer.from([0xde, 0x00, 0x01, 0xa1, 0x61, 0x01]))
+    expect(msgpackEncoder.decode(Buffer.from([0x81, 0xa1, 0x61, 0x01]))).toEqual({ a: 1 })
+  })
+
+  it('keeps undefined inside objects, and Error and RegExp through msgpackr extensions', () => {
+    const out = roundTrip(msgpackEncoder, { u: undefined, re: /a+b/gi }) as Record<string, unknown>
+    expect(Object.hasOwn(out, 'u')).toBe(true)
+    expect(out.re).toEqual(/a+b/gi)
+  })
+
+  it('refuses trailing bytes (e.g. JSON read as MessagePack)', () => {
+    expect(() => msgpackEncoder.decode(Buffer.from('{"a":1}'))).toThrow()
+  })
+
+  it('returns a buffer that owns its bytes', () => {
+    const first = msgpackEncoder.encode('first value')
+    const copy = Buffer.from(first)
+    for (let i = 0; i < 2000; i++) msgpackEncoder.encode({ i, filler: 'x'.repeat(50) })
+    expect(first).toEqual(copy)
+  })
+})
+
+describe('raw encoders', () => {
+  it('stores strings as their exact UTF-8 bytes', () => {
+    for (const text of ['', 'hello, wörld', '\u0000KS\u0001', '🎉', '"quoted"']) {
+      expect(rawStringEncoder.encode(text)).toEqual(Buffer.from(text, 'utf8'))
+      expect(rawStringEncoder.decode(Buffer.from(text, 'utf8'))).toBe(text)
+    }
+  })
+
+  it('refuses non-strings, and bytes that are not UTF-8', () => {
+    for (const bad of [1, null, undefined, Buffer.from('x'), { a: 1 }])
+      expect(() => rawStringEncoder.encode(bad)).toThrow(TypeError)
+    expect(() => rawStringEncoder.decode(Buffer.from([0xff, 0xfe]))).toThrow()
+  })
+
+  it('stores Buffers and Uint8Arrays as their exact bytes and reads Buffers', () => {
+    const bytes = Buffer.from([0, 200, 13])
+    expect(rawBufferEncoder.encode(bytes)).toEqual(bytes)
+    const view = new Uint8Array(new Uint8Array([7, 1, 2, 3, 7]).buffer, 1, 3)
+    expect(rawBufferEncoder.encode(view)).toEqual(Buffer.from([1, 2, 3]))
+    const out = rawBufferEncoder.decode(Buffer.from([1, 2]))
+    expect(Buffer.isBuffer(out)).toBe(true)
+    for (const bad of ['text', 1, null, [1, 2], new Uint16Array(2)])
+      expect(() => rawBufferEncoder.encode(bad)).toThrow(TypeError)
+  })
+})
+
+describe('compression', () => {
+  const text = Buffer.from('compressible '.repeat(200))
+
+  it.each(['gzip', 'brotli'] as const)(
+    '%s compresses above the threshold and reverts exactly',
+    (algorithm) => {
+      const t = compression({ algorithm, threshold: 100 })
+      expect(t.name).toBe(algorithm)
+      const out = t.apply(text)
+      expect(out).not.toBeNull()
+      expect((out as Buffer).length).toBeLessThan(text.length)
+      expect(t.revert(out as Buffer)).toEqual(text)
+    },
+  )
+
+  it('leaves values below the threshold alone', () => {
+    expect(compression({ threshold: 1024 }).apply(Buffer.from('x'.repeat(1023)))).toBeNull()
+    expect(compression({ threshold: 1024 }).apply(Buffer.from('x'.repeat(1024)))).not.toBeNull()
+    expect(compression().apply(Buffer.from('x'.repeat(1000)))).toBeNull()
+  })
+
+  it('leaves values alone when compressing would not shrink them', () => {
+    for (const algorithm of ['gzip', 'brotli'] as const) {
+      expect(compression({ algorithm, threshold: 0 }).apply(randomBytes(4096))).toBeNull()
+    }
+  })
+
+  it('refuses bad options with a RangeError', () => {
+    expect(() => compression({ threshold: -1 })).toThrow(RangeError)
+    expect(() => compression({ threshold: 1.5 })).toThrow(RangeError)
+    expect(() => compression({ algorithm: 'zstd' as never })).toThrow(RangeError)
+    expect(() => compression({ algorithm: 'gzip', level: 10 })).toThrow(RangeError)
+    expect(() => compression({ algorithm: 'brotli', level: 12 })).toThrow(RangeError)
+  })
+
+  it('throws when reverting bytes that are not compressed', () => {
+    expect(() => compression({ algorithm: 'gzip' }).revert(Buffer.from('plain'))).toThrow()
+  })
+})
