@@ -25,7 +25,7 @@ export function validateKey(key: unknown): asserts key is string {
 }
 
 /**
- * Namespace names become part of every key. Braces are refused because a `{hash tag}` there would put the
+ * Namespace names become part of every key. A `:` is refused because it separates namespace from key. Braces are refused because a `{hash tag}` there would put the
  * whole namespace on one shard; a leading `__` is reserved for internal keys (tag epochs live at `prefix__t:`).
  */
 export function validateNamespace(name: unknown): asserts name is string {
@@ -47,6 +47,13 @@ export function validateNamespace(name: unknown): asserts name is string {
     throw new KeyshardError(
       'ERR_CONFIG',
       `Namespace "${name}" contains a brace; a hash tag there would put the whole namespace on one shard. Put {hash tags} in keys instead.`,
+      { details: { namespace: name } },
+    )
+  }
+  if (name.includes(':')) {
+    throw new KeyshardError(
+      'ERR_CONFIG',
+      `Namespace "${name}" contains ":", the separator between namespace and key; namespace "a" would then reach into "a:b" on clear(). Use "." or "/" for hierarchy.`,
       { details: { namespace: name } },
     )
   }

@@ -1,5 +1,6 @@
 import { C1, Packr } from 'msgpackr'
 import type { Encoder } from '../types.js'
+import { addSegment, atSegment, EncodePathError, enter, withPath } from './rich-json.js'
 
 const TAG_KEY = '$ks'
 // `$ks` as a MessagePack fixstr: when absent from the bytes, no tagged object can be in there.
@@ -29,7 +30,7 @@ export const msgpackEncoder: Encoder = {
   name: 'msgpack',
   encode(value: unknown): Buffer {
     if (value === undefined) throw new TypeError('Cannot encode undefined; store null to cache "nothing"')
-    const packed = packr.pack(prepare(value, new Set(), '$'))
+    const packed = packr.pack(withPath(() => prepare(value, [])))
     // msgpackr returns a view into a shared 8 KiB buffer; a copy keeps stored values from pinning it.
     return Buffer.from(packed)
   },
@@ -41,88 +42,95 @@ export const msgpackEncoder: Encoder = {
   },
 }
 
-function prepare(value: unknown, ancestors: Set<object>, path: string): unknown {
+function prepare(value: unknown, ancestors: object[]): unknown {
   switch (typeof value) {
     case 'function':
     case 'symbol':
-      throw new TypeError(`Cannot encode a ${typeof value} at ${path}`)
+      throw new EncodePathError(`Cannot encode a ${typeof value}`)
     case 'number':
       return value === 0 && 1 / value < 0 ? { [TAG_KEY]: 'F', v: '-0' } : value
     case 'object':
-      return value === null ? null : prepareObject(value, ancestors, path)
+      if (value === null) return null
+      enter(value, ancestors)
+      try {
+        return prepareObject(value, ancestors)
+      } finally {
+        ancestors.pop()
+      }
     default:
       return value
   }
 }
 
-function prepareObject(object: object, ancestors: Set<object>, path: string): unknown {
-  if (ancestors.has(object)) throw new TypeError(`Cannot encode a circular reference at ${path}`)
+function prepareObject(object: object, ancestors: object[]): unknown {
   if (Array.isArray(object)) {
-    ancestors.add(object)
     let copy: unknown[] | undefined
-    for (let i = 0; i < object.length; i++) {
-      const item: unknown = object[i]
-      const prepared = prepare(item, ancestors, `${path}[${i}]`)
-      if (copy === undefined && prepared !== item) copy = object.slice(0, i)
-      copy?.push(prepared)
+    let i = 0
+    try {
+      for (; i < object.length; i++) {
+        const item: unknown = object[i]
+        const prepared = prepare(item, ancestors)
+        if (copy === undefined && prepared !== item) copy = object.slice(0, i)
+        copy?.push(prepared)
+      }
+    } catch (error) {
+      throw addSegment(error, `[${i}]`)
     }
-    ancestors.delete(object)
     return copy ?? object
   }
   if (object instanceof Date || ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return object
   if (object instanceof RegExp || object instanceof Error) return object
   if (object instanceof Map) {
-    ancestors.add(object)
     const entries: unknown[] = []
     let i = 0
     for (const [k, v] of object) {
-      entries.push([prepare(k, ancestors, `${path}.<key ${i}>`), prepare(v, ancestors, `${path}.get(${i})`)])
+      entries.push([
+        atSegment(`.<key ${i}>`, () => prepare(k, ancestors)),
+        atSegment(`.get(${i})`, () => prepare(v, ancestors)),
+      ])
       i++
     }
-    ancestors.delete(object)
     return { [TAG_KEY]: 'M', v: entries }
   }
   if (object instanceof Set) {
-    ancestors.add(object)
     const items: unknown[] = []
     let changed = false
     let i = 0
     for (const item of object) {
-      const prepared = prepare(item, ancestors, `${path}.<item ${i++}>`)
+      const prepared = atSegment(`.<item ${i++}>`, () => prepare(item, ancestors))
       changed ||= prepared !== item
       items.push(prepared)
     }
-    ancestors.delete(object)
     return changed ? new Set(items) : object
   }
   if (object instanceof WeakMap || object instanceof WeakSet || object instanceof Promise) {
-    throw new TypeError(`Cannot encode a ${object.constructor.name} at ${path}`)
+    throw new EncodePathError(`Cannot encode a ${object.constructor.name}`)
   }
+  const plain = isPlain(object)
   const toJSON = (object as { toJSON?: unknown }).toJSON
-  if (typeof toJSON === 'function' && !isPlain(object)) {
-    ancestors.add(object)
-    const replaced = prepare(toJSON.call(object, ''), ancestors, path)
-    ancestors.delete(object)
-    return replaced
-  }
-  ancestors.add(object)
+  if (typeof toJSON === 'function' && !plain) return prepare(toJSON.call(object, ''), ancestors)
   const source = object as Record<string, unknown>
   const keys = Object.keys(source)
-  let copy: Record<string, unknown> | undefined
+  // Class instances are always copied into plain objects, so msgpackr never sees their prototypes.
+  let copy: Record<string, unknown> | undefined = plain ? undefined : {}
   let hasTagKey = false
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as string
-    if (key === TAG_KEY) hasTagKey = true
-    const item = source[key]
-    const prepared = prepare(item, ancestors, `${path}.${key}`)
-    if (copy === undefined && (prepared !== item || !isPlain(object))) {
-      copy = {}
-      for (let j = 0; j < i; j++) setOwn(copy, keys[j] as string, source[keys[j] as string])
+  let i = 0
+  try {
+    for (; i < keys.length; i++) {
+      const key = keys[i] as string
+      if (key === TAG_KEY) hasTagKey = true
+      const item = source[key]
+      const prepared = prepare(item, ancestors)
+      if (copy === undefined && prepared !== item) {
+        copy = {}
+        for (let j = 0; j < i; j++) setOwn(copy, keys[j] as string, source[keys[j] as string])
+      }
+      if (copy !== undefined) setOwn(copy, key, prepared)
     }
-    if (copy !== undefined) setOwn(copy, key, prepared)
+  } catch (error) {
+    throw addSegment(error, `.${keys[i]}`)
   }
-  ancestors.delete(object)
-  const result = copy ?? (keys.length === 0 && !isPlain(object) ? {} : object)
+  const result = copy ?? object
   return hasTagKey ? { [TAG_KEY]: 'O', v: result } : result
 }
 

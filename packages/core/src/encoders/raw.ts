@@ -37,18 +37,20 @@ export const rawStringEncoder: BytesTransparentEncoder = {
   },
 }
 
-/** Buffers or Uint8Arrays stored as their exact bytes; always read back as a Buffer. */
+/**
+ * Buffers or Uint8Arrays stored as their exact bytes; always read back as a Buffer. Both directions copy, so
+ * neither the caller nor an in-memory store can change the other's bytes afterwards.
+ */
 export const rawBufferEncoder: BytesTransparentEncoder = {
   name: 'raw-buffer',
   [BYTES_TRANSPARENT]: true,
   encode(value: unknown): Buffer {
-    if (Buffer.isBuffer(value)) return value
-    if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+    if (value instanceof Uint8Array) return Buffer.from(value)
     throw new TypeError(
       `The raw-buffer encoder stores Buffers and Uint8Arrays only, got ${value === null ? 'null' : typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value}`,
     )
   },
   decode(bytes: Buffer): Buffer {
-    return bytes
+    return Buffer.from(bytes)
   },
 }

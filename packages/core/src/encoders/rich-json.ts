@@ -35,6 +35,48 @@ const UNSUPPORTED: ReadonlyArray<abstract new (...args: never[]) => unknown> = [
 const UNDEFINED_TAG = Object.freeze({ [TAG_KEY]: 'u' })
 
 /**
+ * Cycle detection without a Set per encode: plain data is shallow, so the ancestor stack is only searched
+ * once it is deeper than this; a cycle still fails within one lap past it.
+ */
+const CYCLE_CHECK_DEPTH = 32
+
+/** Collects the path to a bad value on the way out, so the hot path never builds path strings. */
+export class EncodePathError extends TypeError {
+  readonly segments: string[] = []
+}
+
+export function enter(object: object, ancestors: object[]): void {
+  if (ancestors.length >= CYCLE_CHECK_DEPTH && ancestors.includes(object)) {
+    throw new EncodePathError('Cannot encode a circular reference')
+  }
+  ancestors.push(object)
+}
+
+export function addSegment(error: unknown, segment: string): unknown {
+  if (error instanceof EncodePathError) error.segments.push(segment)
+  return error
+}
+
+export function atSegment<T>(segment: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (error) {
+    throw addSegment(error, segment)
+  }
+}
+
+/** Runs an encode and turns a path error into a TypeError whose message says where the bad value is. */
+export function withPath<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (error) {
+    if (!(error instanceof EncodePathError)) throw error
+    const path = `$${error.segments.reverse().join('')}`
+    throw new TypeError(`${error.message} at ${path}`)
+  }
+}
+
+/**
  * JSON that round-trips Date, Buffer, Uint8Array (and every other typed array), ArrayBuffer, Map, Set, BigInt,
  * NaN, ±Infinity, -0 and `undefined` inside arrays, maps and sets, while staying plain JSON (readable by any
  * client) for plain data.
@@ -51,7 +93,7 @@ export const richJsonEncoder: Encoder = {
   name: 'json',
   encode(value: unknown): Buffer {
     if (value === undefined) throw new TypeError('Cannot encode undefined; store null to cache "nothing"')
-    return Buffer.from(JSON.stringify(prepare(value, new Set(), '$')), 'utf8')
+    return Buffer.from(JSON.stringify(withPath(() => prepare(value, []))), 'utf8')
   },
   decode(bytes: Buffer): unknown {
     const text = bytes.toString('utf8')
@@ -60,7 +102,7 @@ export const richJsonEncoder: Encoder = {
   },
 }
 
-function prepare(value: unknown, ancestors: Set<object>, path: string): unknown {
+function prepare(value: unknown, ancestors: object[]): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -73,18 +115,26 @@ function prepare(value: unknown, ancestors: Set<object>, path: string): unknown 
     case 'undefined':
       return UNDEFINED_TAG
     case 'object':
-      return value === null ? null : prepareObject(value, ancestors, path)
+      return value === null ? null : prepareObject(value, ancestors)
     default:
-      throw new TypeError(`Cannot encode a ${typeof value} at ${path}`)
+      throw new EncodePathError(`Cannot encode a ${typeof value}`)
   }
 }
 
-function prepareObject(object: object, ancestors: Set<object>, path: string): unknown {
-  if (ancestors.has(object)) throw new TypeError(`Cannot encode a circular reference at ${path}`)
-  if (Array.isArray(object)) return prepareArray(object, ancestors, path)
+function prepareObject(object: object, ancestors: object[]): unknown {
+  enter(object, ancestors)
+  try {
+    return prepareEntered(object, ancestors)
+  } finally {
+    ancestors.pop()
+  }
+}
+
+function prepareEntered(object: object, ancestors: object[]): unknown {
+  if (Array.isArray(object)) return prepareArray(object, ancestors)
   const proto: unknown = Object.getPrototypeOf(object)
   if (proto === Object.prototype || proto === null)
-    return preparePlain(object as Record<string, unknown>, ancestors, path)
+    return preparePlain(object as Record<string, unknown>, ancestors)
   if (object instanceof Date) {
     const time = object.getTime()
     return { [TAG_KEY]: 'D', v: Number.isNaN(time) ? null : time }
@@ -92,77 +142,77 @@ function prepareObject(object: object, ancestors: Set<object>, path: string): un
   if (Buffer.isBuffer(object)) return { [TAG_KEY]: 'B', v: object.toString('base64') }
   if (ArrayBuffer.isView(object) && !(object instanceof DataView)) {
     const name = object.constructor.name
-    if (!(name in TYPED_ARRAYS)) throw new TypeError(`Cannot encode a ${name} at ${path}`)
+    if (!(name in TYPED_ARRAYS)) throw new EncodePathError(`Cannot encode a ${name}`)
     return { [TAG_KEY]: 'T', t: name, v: bytesOf(object).toString('base64') }
   }
   if (object instanceof ArrayBuffer) return { [TAG_KEY]: 'A', v: Buffer.from(object).toString('base64') }
   if (object instanceof Map) {
-    ancestors.add(object)
     const entries: unknown[] = []
     let i = 0
     for (const [k, v] of object) {
-      entries.push([prepare(k, ancestors, `${path}.<key ${i}>`), prepare(v, ancestors, `${path}.get(${i})`)])
+      entries.push([
+        atSegment(`.<key ${i}>`, () => prepare(k, ancestors)),
+        atSegment(`.get(${i})`, () => prepare(v, ancestors)),
+      ])
       i++
     }
-    ancestors.delete(object)
     return { [TAG_KEY]: 'M', v: entries }
   }
   if (object instanceof Set) {
-    ancestors.add(object)
     const items: unknown[] = []
     let i = 0
-    for (const item of object) items.push(prepare(item, ancestors, `${path}.<item ${i++}>`))
-    ancestors.delete(object)
+    for (const item of object) items.push(atSegment(`.<item ${i++}>`, () => prepare(item, ancestors)))
     return { [TAG_KEY]: 'S', v: items }
   }
   if (object instanceof Number || object instanceof String || object instanceof Boolean) {
-    return prepare(object.valueOf(), ancestors, path)
+    return prepare(object.valueOf(), ancestors)
   }
   for (const type of UNSUPPORTED) {
-    if (object instanceof type) throw new TypeError(`Cannot encode a ${type.name} at ${path}`)
+    if (object instanceof type) throw new EncodePathError(`Cannot encode a ${type.name}`)
   }
   const toJSON = (object as { toJSON?: unknown }).toJSON
-  if (typeof toJSON === 'function') {
-    ancestors.add(object)
-    const replaced = prepare(toJSON.call(object, ''), ancestors, path)
-    ancestors.delete(object)
-    return replaced
-  }
-  return preparePlain(object as Record<string, unknown>, ancestors, path)
+  if (typeof toJSON === 'function') return prepare(toJSON.call(object, ''), ancestors)
+  return preparePlain(object as Record<string, unknown>, ancestors)
 }
 
-function prepareArray(array: unknown[], ancestors: Set<object>, path: string): unknown[] {
-  ancestors.add(array)
+function prepareArray(array: unknown[], ancestors: object[]): unknown[] {
   let copy: unknown[] | undefined
-  for (let i = 0; i < array.length; i++) {
-    const item = array[i]
-    const prepared = prepare(item, ancestors, `${path}[${i}]`)
-    if (copy === undefined && prepared !== item) copy = array.slice(0, i)
-    copy?.push(prepared)
+  let i = 0
+  try {
+    for (; i < array.length; i++) {
+      const item = array[i]
+      const prepared = prepare(item, ancestors)
+      if (copy === undefined && prepared !== item) copy = array.slice(0, i)
+      copy?.push(prepared)
+    }
+  } catch (error) {
+    throw addSegment(error, `[${i}]`)
   }
-  ancestors.delete(array)
   return copy ?? array
 }
 
 /** Copy-on-write: plain data is returned as is, so JSON.stringify sees the caller's own objects. */
-function preparePlain(object: Record<string, unknown>, ancestors: Set<object>, path: string): unknown {
-  ancestors.add(object)
+function preparePlain(object: Record<string, unknown>, ancestors: object[]): unknown {
   const keys = Object.keys(object)
   let copy: Record<string, unknown> | undefined
   let hasTagKey = false
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as string
-    if (key === TAG_KEY) hasTagKey = true
-    const item = object[key]
-    // Undefined properties are left for JSON.stringify to omit, as plain JSON would.
-    const prepared = item === undefined ? item : prepare(item, ancestors, `${path}.${key}`)
-    if (copy === undefined && prepared !== item) {
-      copy = {}
-      for (let j = 0; j < i; j++) setOwn(copy, keys[j] as string, object[keys[j] as string])
+  let i = 0
+  try {
+    for (; i < keys.length; i++) {
+      const key = keys[i] as string
+      if (key === TAG_KEY) hasTagKey = true
+      const item = object[key]
+      // Undefined properties are left for JSON.stringify to omit, as plain JSON would.
+      const prepared = item === undefined ? item : prepare(item, ancestors)
+      if (copy === undefined && prepared !== item) {
+        copy = {}
+        for (let j = 0; j < i; j++) setOwn(copy, keys[j] as string, object[keys[j] as string])
+      }
+      if (copy !== undefined) setOwn(copy, key, prepared)
     }
-    if (copy !== undefined) setOwn(copy, key, prepared)
+  } catch (error) {
+    throw addSegment(error, `.${keys[i]}`)
   }
-  ancestors.delete(object)
   const result = copy ?? object
   return hasTagKey ? { [TAG_KEY]: 'O', v: result } : result
 }

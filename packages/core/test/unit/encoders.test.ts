@@ -294,6 +294,16 @@ describe('raw encoders', () => {
     for (const bad of ['text', 1, null, [1, 2], new Uint16Array(2)])
       expect(() => rawBufferEncoder.encode(bad)).toThrow(TypeError)
   })
+
+  it('copies raw bytes both ways, so later mutation cannot reach a stored value', () => {
+    const mine = Buffer.from([1, 2, 3])
+    const stored = rawBufferEncoder.encode(mine)
+    mine[0] = 99
+    expect(stored).toEqual(Buffer.from([1, 2, 3]))
+    const read = rawBufferEncoder.decode(stored) as Buffer
+    read[1] = 99
+    expect(stored).toEqual(Buffer.from([1, 2, 3]))
+  })
 })
 
 describe('compression', () => {
