@@ -3,7 +3,11 @@ import { resolveTtl } from './duration.js'
 import { KeyshardError } from './errors.js'
 import { CacheEvents, type CacheEventName, type CacheListener } from './events.js'
 import { validateNamespace } from './keys.js'
-import { Namespace, type NamespaceContext } from './namespace.js'
+import { L1Tier, resolveL1Options } from './l1/l1-tier.js'
+import { Namespace, type NamespaceContext, toKeyshardError } from './namespace.js'
+import { CacheObserver } from './observability/metrics.js'
+import type { CacheStats } from './observability/stats.js'
+import { ReadThroughShared, resolveReadThroughDefaults } from './read-through/read-through.js'
 import { connectValkeyStore } from './store/connect.js'
 import { MemoryStore } from './store/memory-store.js'
 import type { Store, StoreHealth } from './store/store.js'
@@ -23,12 +27,41 @@ export class Cache {
   #closed: Promise<void> | undefined
 
   readonly #ownsStore: boolean
+  readonly #observer: CacheObserver
+  readonly #l1: L1Tier | undefined
+  readonly #readThrough: ReadThroughShared
+  readonly #l1Ready: Promise<void>
 
-  /** @param ownsStore whether close() closes the store; a store passed in by the user stays the user's. */
-  constructor(store: Store, options: ResolvedCacheOptions, ownsStore = true) {
+  /**
+   * @param ownsStore whether close() closes the store; a store passed in by the user stays the user's.
+   * @param features read-through, L1 and metrics options (not part of the resolved connection settings).
+   */
+  constructor(
+    store: Store,
+    options: ResolvedCacheOptions,
+    ownsStore = true,
+    features: Pick<CacheOptions, 'l1' | 'readThrough' | 'metrics'> = {},
+  ) {
     this.store = store
     this.options = options
     this.#ownsStore = ownsStore
+    this.#observer = new CacheObserver(features.metrics ?? {})
+    this.#observer.attach(this.#events)
+    this.#l1 =
+      features.l1 === undefined || features.l1 === false
+        ? undefined
+        : new L1Tier(store, options.prefix, resolveL1Options(features.l1), (error, operation) =>
+            this.#events.emit('error', { error: toKeyshardError(error, 'ERR_COMMAND'), operation }),
+          )
+    this.#l1Ready = this.#l1?.start() ?? Promise.resolve()
+    this.#readThrough = new ReadThroughShared(resolveReadThroughDefaults(features.readThrough), {
+      store,
+      events: this.#events,
+      prefix: options.prefix,
+      operationMs: options.timeouts.operationMs,
+      l1: this.#l1,
+      observer: this.#observer,
+    })
     this.#ctx = {
       state: { closed: false },
       store,
@@ -38,7 +71,20 @@ export class Cache {
       timeouts: options.timeouts,
       onError: options.onError,
       maxComputeRetries: options.maxComputeRetries,
+      readThrough: this.#readThrough,
+      observer: this.#observer,
+      ...(this.#l1 === undefined ? {} : { l1: this.#l1 }),
     }
+  }
+
+  /** Resolves once the L1 coherence subscription is up (or has failed and been reported); L1 is bypassed until then. */
+  ready(): Promise<void> {
+    return this.#l1Ready
+  }
+
+  /** Counters since creation and recent per-operation latency percentiles (ms). */
+  stats(): CacheStats {
+    return this.#observer.stats.snapshot()
   }
 
   get mode(): Store['kind'] {
@@ -91,7 +137,12 @@ export class Cache {
   /** Waits for in-flight commands, then closes every connection. Safe to call more than once. */
   close(): Promise<void> {
     this.#ctx.state.closed = true
-    this.#closed ??= (this.#ownsStore ? this.store.close() : Promise.resolve()).finally(() => this.#events.removeAll())
+    // Background refreshes and lock releases get a short chance to land before the connections go.
+    this.#closed ??= this.#readThrough
+      .drain(this.options.timeouts.operationMs)
+      .then(() => this.#l1?.close())
+      .then(() => (this.#ownsStore ? this.store.close() : undefined))
+      .finally(() => this.#events.removeAll())
     return this.#closed
   }
 }
@@ -115,5 +166,7 @@ export async function createCache(options: CacheOptions = {}): Promise<Cache> {
     dialTimeoutMs: resolved.dialTimeoutMs,
     offlineQueueLimit: resolved.offlineQueueLimit,
   }))
-  return new Cache(store, resolved, options.store === undefined)
+  const cache = new Cache(store, resolved, options.store === undefined, options)
+  await cache.ready()
+  return cache
 }

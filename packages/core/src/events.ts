@@ -7,8 +7,15 @@ export type CacheTier = 'l1' | 'l2'
 export interface CacheEventMap {
   hit: { namespace: string; key: string; tier: CacheTier }
   miss: { namespace: string; key: string }
-  /** A value past its TTL but inside its grace window was served. */
-  stale: { namespace: string; key: string; reason: 'loader-error' | 'loader-timeout' | 'circuit-open' }
+  /**
+   * A value past its TTL but inside its grace window was served. `refreshing`: another caller or instance holds
+   * the load lock and is refreshing it.
+   */
+  stale: {
+    namespace: string
+    key: string
+    reason: 'loader-error' | 'loader-timeout' | 'circuit-open' | 'refreshing'
+  }
   set: { namespace: string; key: string }
   delete: { namespace: string; key: string }
   invalidate: { namespace: string; tags: string[] }

@@ -8,6 +8,7 @@ export { richJsonEncoder } from './encoders/rich-json.js'
 export { isKeyshardError, KeyshardError, type KeyshardErrorCode, type KeyshardErrorOptions } from './errors.js'
 export type { CacheEventMap, CacheEventName, CacheListener, CacheTier } from './events.js'
 export { type ComputeOptions, Namespace } from './namespace.js'
+export type { CacheStats, LatencySummary } from './observability/stats.js'
 export { MemoryBus, MemoryStore } from './store/memory-store.js'
 export type {
   NodeHealth,

@@ -1,10 +1,24 @@
+import { performance } from 'node:perf_hooks'
 import { resolveTtl } from './duration.js'
 import { KeyshardError } from './errors.js'
 import type { CacheEvents } from './events.js'
+import type { L1Tier } from './l1/l1-tier.js'
+import type { CacheObserver } from './observability/metrics.js'
+import { ReadThrough, type ReadThroughShared } from './read-through/read-through.js'
 import { escapeGlob, fullKey, namespacePattern, userKeyFrom, validateKey } from './keys.js'
 import type { Store } from './store/store.js'
 import { type TagEpoch, TagEpochs } from './tag-epochs.js'
-import type { IncrementOptions, KeysOptions, KeysPage, SetManyEntry, SetOptions, Ttl } from './types.js'
+import type {
+  BatchLoader,
+  GetOrSetOptions,
+  IncrementOptions,
+  KeysOptions,
+  KeysPage,
+  Loader,
+  SetManyEntry,
+  SetOptions,
+  Ttl,
+} from './types.js'
 import type { ValueCodec } from './value-codec.js'
 
 /** What a namespace needs from its cache: one store and one set of settings shared by every namespace. */
@@ -18,6 +32,11 @@ export interface NamespaceContext {
   timeouts: { operationMs: number; atomicMs: number; bulkMs: number; flushMs: number }
   onError: 'throw' | 'miss'
   maxComputeRetries: number
+  /** Read-through state shared by every view of the cache (in-flight loads, breakers, limiters). */
+  readThrough?: ReadThroughShared
+  /** The coherent in-process tier, when enabled. */
+  l1?: L1Tier
+  observer?: CacheObserver
 }
 
 /** A stored entry after decoding, before any freshness decision. */
@@ -43,12 +62,27 @@ export class Namespace<T = unknown> {
   readonly #ctx: NamespaceContext
   readonly #codec: ValueCodec
   readonly #defaultTtlMs: number | null
+  readonly #readThrough: ReadThrough<T> | undefined
 
   constructor(name: string, ctx: NamespaceContext, codec: ValueCodec, defaultTtlMs: number | null) {
     this.name = name
     this.#ctx = ctx
     this.#codec = codec
     this.#defaultTtlMs = defaultTtlMs
+    this.#readThrough =
+      ctx.readThrough === undefined
+        ? undefined
+        : new ReadThrough<T>(
+            {
+              name,
+              defaultTtlMs,
+              read: async (key, full, timeoutMs) => (await this.#readEntries([key], [full], timeoutMs))[0],
+              write: (key, full, value, tags, ttlMs, graceMs, timeoutMs, keepExpiry) =>
+                this.#writeLoaded(key, full, value, tags, ttlMs, graceMs, timeoutMs, keepExpiry),
+              assertOpen: () => this.#assertOpen(),
+            },
+            ctx.readThrough,
+          )
   }
 
   /** The key as stored in Valkey, for interop and debugging. */
@@ -60,12 +94,87 @@ export class Namespace<T = unknown> {
 
   async get(key: string): Promise<T | undefined> {
     const full = this.fullKey(key)
+    const started = performance.now()
+    const l1 = this.#ctx.l1
+    const cached = l1?.get(full)
+    if (cached !== undefined) {
+      this.#ctx.events.emit('hit', { namespace: this.name, key, tier: 'l1' })
+      return cached.value as T
+    }
+    const generation = l1?.generation ?? 0
     try {
       const [entry] = await this.#readEntries([key], [full], this.#ctx.timeouts.operationMs)
-      return this.#reportRead(key, entry)
+      const value = this.#reportRead(key, entry)
+      if (value !== undefined && entry !== undefined) this.#fillL1(full, entry, generation)
+      return value
     } catch (error) {
       return this.#failRead(error, 'get', key, undefined)
+    } finally {
+      this.#ctx.observer?.latency('get', this.name, performance.now() - started)
     }
+  }
+
+  /**
+   * Read-through: returns the cached value, or calls `loader` once across every caller and instance and caches
+   * what it returns. Loader errors are rethrown unchanged (or answered with a stale value inside `grace`);
+   * refusals by the circuit breaker or rate limit are ERR_LOADER; a passed `hardTimeout` is ERR_TIMEOUT.
+   */
+  async getOrSet(key: string, loader: Loader<T>, options: GetOrSetOptions = {}): Promise<T> {
+    const full = this.fullKey(key)
+    if (this.#readThrough === undefined)
+      throw new KeyshardError('ERR_CONFIG', 'getOrSet needs a cache created by createCache')
+    return this.#readThrough.getOrSet(key, full, loader, options)
+  }
+
+  /**
+   * Batch read-through: one read for every key, then one `batchLoader` call with only the keys that missed.
+   * The loader returns a Map by key, or an array aligned with the keys it was given; `undefined` means "does not
+   * exist" and is neither cached nor an error. No lock or grace here: use getOrSet for single hot keys.
+   */
+  async getManyOrSet(
+    keys: readonly string[],
+    batchLoader: BatchLoader<T>,
+    options: SetOptions = {},
+  ): Promise<Array<T | undefined>> {
+    const values = await this.getMany(keys)
+    const missing = [...new Set(keys.filter((_, i) => values[i] === undefined))]
+    if (missing.length === 0) return values
+    if (typeof batchLoader !== 'function')
+      throw new KeyshardError('ERR_LOADER', 'getManyOrSet needs a loader function')
+    this.#ctx.events.emit('loader:call', { namespace: this.name, key: missing[0] as string })
+    let loaded: Map<string, T> | Array<T | undefined>
+    try {
+      loaded = await batchLoader(missing)
+    } catch (error) {
+      this.#ctx.events.emit('loader:error', { namespace: this.name, key: missing[0] as string, error })
+      throw error
+    }
+    const byKey = new Map<string, T>()
+    if (loaded instanceof Map) {
+      for (const key of missing) if (loaded.get(key) !== undefined) byKey.set(key, loaded.get(key) as T)
+    } else if (Array.isArray(loaded)) {
+      missing.forEach((key, i) => {
+        if (loaded[i] !== undefined) byKey.set(key, loaded[i] as T)
+      })
+    } else {
+      throw new KeyshardError(
+        'ERR_LOADER',
+        'getManyOrSet loader must return a Map or an array aligned with the keys',
+      )
+    }
+    if (byKey.size > 0) {
+      try {
+        await this.setMany([...byKey].map(([key, value]) => ({ key, value, ...options })))
+      } catch (error) {
+        // Fail-open: the caller still gets the loaded values; the write failure is reported.
+        this.#ctx.events.emit('error', {
+          error: toKeyshardError(error, 'ERR_COMMAND'),
+          operation: 'getManyOrSet',
+          namespace: this.name,
+        })
+      }
+    }
+    return keys.map((key, i) => values[i] ?? byKey.get(key))
   }
 
   async has(key: string): Promise<boolean> {
@@ -78,23 +187,55 @@ export class Namespace<T = unknown> {
     const tags = TagEpochs.validateTags(options.tags)
     const bytes = await this.#encode(value, tags, ttlMs, this.#ctx.timeouts.operationMs)
     await this.#ctx.store.set(full, bytes, ttlMs, { timeoutMs: this.#ctx.timeouts.operationMs })
+    this.#ctx.l1?.invalidateKeys(this.name, [full])
     this.#ctx.events.emit('set', { namespace: this.name, key })
   }
 
   async delete(key: string): Promise<boolean> {
     const full = this.fullKey(key)
     const [existed] = await this.#ctx.store.delete([full], { timeoutMs: this.#ctx.timeouts.operationMs })
+    this.#ctx.l1?.invalidateKeys(this.name, [full])
     this.#ctx.events.emit('delete', { namespace: this.name, key })
     return existed === true
   }
 
   async getMany(keys: readonly string[]): Promise<Array<T | undefined>> {
     const fulls = this.#fullKeys(keys)
+    const l1 = this.#ctx.l1
+    const generation = l1?.generation ?? 0
+    const fromL1 = l1 === undefined ? undefined : fulls.map((full) => l1.get(full))
+    const pending =
+      fromL1 === undefined
+        ? keys.map((_, i) => i)
+        : keys.map((_, i) => i).filter((i) => fromL1[i] === undefined)
     try {
-      const entries = await this.#readEntries(keys, fulls, this.#ctx.timeouts.bulkMs)
-      return entries.map((entry, i) => this.#reportRead(keys[i] as string, entry))
+      const entries =
+        pending.length === 0
+          ? []
+          : await this.#readEntries(
+              pending.map((i) => keys[i] as string),
+              pending.map((i) => fulls[i] as string),
+              this.#ctx.timeouts.bulkMs,
+            )
+      const result: Array<T | undefined> = keys.map((key, i) => {
+        const hit = fromL1?.[i]
+        if (hit !== undefined) this.#ctx.events.emit('hit', { namespace: this.name, key, tier: 'l1' })
+        return hit?.value as T | undefined
+      })
+      pending.forEach((i, j) => {
+        const entry = entries[j]
+        result[i] = this.#reportRead(keys[i] as string, entry)
+        if (result[i] !== undefined && entry !== undefined)
+          this.#fillL1(fulls[i] as string, entry, generation)
+      })
+      return result
     } catch (error) {
-      return this.#failRead(error, 'getMany', undefined, keys.map(() => undefined))
+      return this.#failRead(
+        error,
+        'getMany',
+        undefined,
+        keys.map(() => undefined),
+      )
     }
   }
 
@@ -105,7 +246,8 @@ export class Namespace<T = unknown> {
 
   /** Encodes every entry first, so one bad value means nothing at all is written. */
   async setMany(entries: ReadonlyArray<SetManyEntry<T>>): Promise<void> {
-    if (!Array.isArray(entries)) throw new KeyshardError('ERR_KEY', 'setMany expects an array of { key, value }')
+    if (!Array.isArray(entries))
+      throw new KeyshardError('ERR_KEY', 'setMany expects an array of { key, value }')
     const prepared = entries.map((entry) => {
       if (entry === null || typeof entry !== 'object') {
         throw new KeyshardError('ERR_KEY', 'setMany expects an array of { key, value }')
@@ -123,17 +265,26 @@ export class Namespace<T = unknown> {
     const epochs = await this.#ensureEpochsFor(prepared, timeoutMs)
     const writes = prepared.map((p) => ({
       key: p.full,
-      value: this.#codec.encode(p.value, { tags: p.tags.map((tag) => ({ tag, epoch: epochs.get(tag) as string })) }),
+      value: this.#codec.encode(p.value, {
+        tags: p.tags.map((tag) => ({ tag, epoch: epochs.get(tag) as string })),
+      }),
       ttlMs: p.ttlMs,
     }))
     await this.#ctx.store.setMany(writes, { timeoutMs })
-    if (this.#ctx.events.wants('set')) for (const p of prepared) this.#ctx.events.emit('set', { namespace: this.name, key: p.key })
+    this.#ctx.l1?.invalidateKeys(
+      this.name,
+      prepared.map((p) => p.full),
+    )
+    if (this.#ctx.events.wants('set'))
+      for (const p of prepared) this.#ctx.events.emit('set', { namespace: this.name, key: p.key })
   }
 
   async deleteMany(keys: readonly string[]): Promise<boolean[]> {
     const fulls = this.#fullKeys(keys)
     const existed = await this.#ctx.store.delete(fulls, { timeoutMs: this.#ctx.timeouts.bulkMs })
-    if (this.#ctx.events.wants('delete')) for (const key of keys) this.#ctx.events.emit('delete', { namespace: this.name, key })
+    this.#ctx.l1?.invalidateKeys(this.name, fulls)
+    if (this.#ctx.events.wants('delete'))
+      for (const key of keys) this.#ctx.events.emit('delete', { namespace: this.name, key })
     return existed
   }
 
@@ -167,7 +318,9 @@ export class Namespace<T = unknown> {
         timeoutMs,
       )
     }
-    return this.#ctx.store.expire(full, ttlMs, { timeoutMs })
+    const existed = await this.#ctx.store.expire(full, ttlMs, { timeoutMs })
+    this.#ctx.l1?.invalidateKeys(this.name, [full])
+    return existed
   }
 
   async invalidateTag(tag: string): Promise<void> {
@@ -179,6 +332,7 @@ export class Namespace<T = unknown> {
     this.#assertOpen()
     const valid = TagEpochs.validateTags(tags)
     await this.#ctx.epochs.invalidate(this.name, valid, this.#ctx.timeouts.operationMs)
+    this.#ctx.l1?.invalidateTags(this.name, valid)
     this.#ctx.events.emit('invalidate', { namespace: this.name, tags: valid })
   }
 
@@ -188,20 +342,33 @@ export class Namespace<T = unknown> {
    */
   async deletePattern(glob: string): Promise<number> {
     this.#assertOpen()
-    if (typeof glob !== 'string' || glob.length === 0) throw new KeyshardError('ERR_KEY', 'deletePattern needs a non-empty glob')
-    return this.#ctx.store.deleteMatching(namespacePattern(this.#ctx.prefix, this.name, glob), {
-      timeoutMs: this.#ctx.timeouts.bulkMs,
-    })
+    if (typeof glob !== 'string' || glob.length === 0)
+      throw new KeyshardError('ERR_KEY', 'deletePattern needs a non-empty glob')
+    const deleted = await this.#ctx.store.deleteMatching(
+      namespacePattern(this.#ctx.prefix, this.name, glob),
+      {
+        timeoutMs: this.#ctx.timeouts.bulkMs,
+      },
+    )
+    // Coarse but safe: the L1 cannot evaluate the glob against what other instances hold.
+    this.#ctx.l1?.clearNamespace(this.name)
+    return deleted
   }
 
   /** One page of user keys across every master. Pass the returned cursor back until it is `undefined`. */
   async keys(options: KeysOptions = {}): Promise<KeysPage> {
     this.#assertOpen()
     const count = options.count ?? 100
-    if (!Number.isInteger(count) || count < 1) throw new RangeError(`keys({ count }) must be a positive integer, got ${count}`)
-    const page = await this.#ctx.store.scan(namespacePattern(this.#ctx.prefix, this.name, options.match ?? '*'), options.cursor ?? '0', count, {
-      timeoutMs: this.#ctx.timeouts.bulkMs,
-    })
+    if (!Number.isInteger(count) || count < 1)
+      throw new RangeError(`keys({ count }) must be a positive integer, got ${count}`)
+    const page = await this.#ctx.store.scan(
+      namespacePattern(this.#ctx.prefix, this.name, options.match ?? '*'),
+      options.cursor ?? '0',
+      count,
+      {
+        timeoutMs: this.#ctx.timeouts.bulkMs,
+      },
+    )
     return {
       keys: page.keys.map((full) => userKeyFrom(full, this.#ctx.prefix, this.name)),
       cursor: page.cursor === '0' ? undefined : page.cursor,
@@ -212,10 +379,16 @@ export class Namespace<T = unknown> {
   async clear(): Promise<number> {
     this.#assertOpen()
     const timeoutMs = this.#ctx.timeouts.flushMs
-    const entries = await this.#ctx.store.deleteMatching(namespacePattern(this.#ctx.prefix, this.name, '*'), { timeoutMs })
-    await this.#ctx.store.deleteMatching(this.#ctx.epochs.epochPattern(escapeGlob(this.#ctx.prefix), escapeGlob(this.name)), {
+    const entries = await this.#ctx.store.deleteMatching(namespacePattern(this.#ctx.prefix, this.name, '*'), {
       timeoutMs,
     })
+    await this.#ctx.store.deleteMatching(
+      this.#ctx.epochs.epochPattern(escapeGlob(this.#ctx.prefix), escapeGlob(this.name)),
+      {
+        timeoutMs,
+      },
+    )
+    this.#ctx.l1?.clearNamespace(this.name)
     this.#ctx.events.emit('clear', { namespace: this.name })
     return entries
   }
@@ -225,7 +398,9 @@ export class Namespace<T = unknown> {
     const full = this.fullKey(key)
     if (!Number.isSafeInteger(by)) throw new RangeError(`increment(by) must be a safe integer, got ${by}`)
     const ttlMs = resolveTtl(options.ttl, this.#defaultTtlMs)
-    return this.#ctx.store.increment(full, by, ttlMs, { timeoutMs: this.#ctx.timeouts.atomicMs })
+    const next = await this.#ctx.store.increment(full, by, ttlMs, { timeoutMs: this.#ctx.timeouts.atomicMs })
+    this.#ctx.l1?.invalidateKeys(this.name, [full])
+    return next
   }
 
   /** SET NX PX. An entry that exists but is no longer valid (tag invalidated) counts as absent. */
@@ -238,12 +413,16 @@ export class Namespace<T = unknown> {
     let written = await this.#ctx.store.set(full, bytes, ttlMs, { timeoutMs, onlyIfAbsent: true })
     if (!written) {
       const raw = await this.#ctx.store.get(full, { timeoutMs })
-      const [current] = raw === null ? [undefined] : await this.#decodeAndCheck([key], [full], [raw], timeoutMs)
+      const [current] =
+        raw === null ? [undefined] : await this.#decodeAndCheck([key], [full], [raw], timeoutMs)
       if (current === undefined) {
         written = await this.#ctx.store.compareAndSet(full, raw, bytes, ttlMs, { timeoutMs })
       }
     }
-    if (written) this.#ctx.events.emit('set', { namespace: this.name, key })
+    if (written) {
+      this.#ctx.l1?.invalidateKeys(this.name, [full])
+      this.#ctx.events.emit('set', { namespace: this.name, key })
+    }
     return written
   }
 
@@ -252,7 +431,11 @@ export class Namespace<T = unknown> {
    * only lands if nobody changed the entry in between, else it retries up to `maxComputeRetries` and then
    * rejects with ERR_CONFLICT. Returning `undefined` from `fn` leaves the entry as it is.
    */
-  async compute(key: string, fn: (current: T | undefined) => T | undefined | Promise<T | undefined>, options: ComputeOptions = {}): Promise<T | undefined> {
+  async compute(
+    key: string,
+    fn: (current: T | undefined) => T | undefined | Promise<T | undefined>,
+    options: ComputeOptions = {},
+  ): Promise<T | undefined> {
     const full = this.fullKey(key)
     const ttlMs = resolveTtl(options.ttl, this.#defaultTtlMs)
     const tags = TagEpochs.validateTags(options.tags)
@@ -265,6 +448,7 @@ export class Namespace<T = unknown> {
       if (next === undefined) return undefined
       const bytes = await this.#encode(next, tags, ttlMs, timeoutMs)
       if (await this.#ctx.store.compareAndSet(full, raw, bytes, ttlMs, { timeoutMs })) {
+        this.#ctx.l1?.invalidateKeys(this.name, [full])
         this.#ctx.events.emit('set', { namespace: this.name, key })
         return next
       }
@@ -277,7 +461,11 @@ export class Namespace<T = unknown> {
   }
 
   /** Reads, decodes and tag-checks entries: one read round trip plus at most one per node for tags. */
-  async #readEntries(keys: readonly string[], fulls: string[], timeoutMs: number): Promise<Array<StoredEntry<T> | undefined>> {
+  async #readEntries(
+    keys: readonly string[],
+    fulls: string[],
+    timeoutMs: number,
+  ): Promise<Array<StoredEntry<T> | undefined>> {
     const raws =
       fulls.length === 1
         ? [await this.#ctx.store.get(fulls[0] as string, { timeoutMs })]
@@ -332,7 +520,8 @@ export class Namespace<T = unknown> {
   }
 
   #reportRead(key: string, entry: StoredEntry<T> | undefined): T | undefined {
-    if (entry === undefined) {
+    // Past its logical expiry an entry only lives on for getOrSet's grace window; plain reads see a miss.
+    if (entry === undefined || (entry.expiresAt > 0 && entry.expiresAt <= Date.now())) {
       this.#ctx.events.emit('miss', { namespace: this.name, key })
       return undefined
     }
@@ -343,8 +532,54 @@ export class Namespace<T = unknown> {
   #failRead<R>(error: unknown, operation: string, key: string | undefined, miss: R): R {
     const err = toKeyshardError(error, 'ERR_COMMAND')
     if (this.#ctx.onError === 'throw' || err.code === 'ERR_KEY') throw err
-    this.#ctx.events.emit('error', { error: err, operation, namespace: this.name, ...(key === undefined ? {} : { key }) })
+    this.#ctx.events.emit('error', {
+      error: err,
+      operation,
+      namespace: this.name,
+      ...(key === undefined ? {} : { key }),
+    })
     return miss
+  }
+
+  #fillL1(full: string, entry: StoredEntry<T>, generation: number): void {
+    this.#ctx.l1?.fill(
+      full,
+      this.name,
+      entry.value,
+      entry.tags.map((t) => t.tag),
+      entry.expiresAt,
+      entry.raw.length,
+      generation,
+    )
+  }
+
+  /** getOrSet's write: logical expiry in the envelope, physical expiry ttl + grace so stale values survive. */
+  async #writeLoaded(
+    key: string,
+    full: string,
+    value: T,
+    tags: string[],
+    ttlMs: number | null,
+    graceMs: number,
+    timeoutMs: number,
+    keepExpiry = false,
+  ): Promise<number> {
+    this.#codec.check(value)
+    const physicalMs = ttlMs === null ? null : ttlMs + graceMs
+    const epochs = await this.#ctx.epochs.ensure(this.name, tags, physicalMs, timeoutMs)
+    const now = Date.now()
+    const bytes =
+      (graceMs > 0 || keepExpiry) && ttlMs !== null
+        ? this.#codec.encode(value, {
+            tags: epochs,
+            expiresAt: now + ttlMs,
+            staleUntil: now + ttlMs + graceMs,
+          })
+        : this.#codec.encode(value, { tags: epochs })
+    await this.#ctx.store.set(full, bytes, physicalMs, { timeoutMs })
+    this.#ctx.l1?.invalidateKeys(this.name, [full])
+    this.#ctx.events.emit('set', { namespace: this.name, key })
+    return bytes.length
   }
 
   async #encode(value: T, tags: string[], ttlMs: number | null, timeoutMs: number): Promise<Buffer> {
@@ -371,7 +606,8 @@ export class Namespace<T = unknown> {
     const epochs = new Map<string, string>()
     await Promise.all(
       [...byLifetime].map(async ([ttl, tags]) => {
-        for (const e of await this.#ctx.epochs.ensure(this.name, tags, ttl, timeoutMs)) epochs.set(e.tag, e.epoch)
+        for (const e of await this.#ctx.epochs.ensure(this.name, tags, ttl, timeoutMs))
+          epochs.set(e.tag, e.epoch)
       }),
     )
     return epochs
@@ -379,7 +615,10 @@ export class Namespace<T = unknown> {
 
   #assertOpen(): void {
     if (this.#ctx.state.closed) {
-      throw new KeyshardError('ERR_CLOSED', `The cache behind namespace "${this.name}" is closed; create a new cache`)
+      throw new KeyshardError(
+        'ERR_CLOSED',
+        `The cache behind namespace "${this.name}" is closed; create a new cache`,
+      )
     }
   }
 

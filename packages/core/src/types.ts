@@ -1,3 +1,4 @@
+import type { MeterProvider } from '@opentelemetry/api'
 import type { Store } from './store/store.js'
 
 /** A duration: milliseconds, or a string such as `'250ms'`, `'5s'`, `'5m'`, `'1h'`, `'2d'`. */
@@ -87,6 +88,12 @@ export interface CacheOptions {
   offlineQueueLimit?: number
   /** Allow `flushAll()` to FLUSHDB every master. @default false */
   allowUnsafeFlush?: boolean
+  /** In-process L1 tier kept coherent across instances over Pub/Sub. @default disabled */
+  l1?: L1Options | false
+  /** Defaults for `getOrSet` / `getManyOrSet`. */
+  readThrough?: ReadThroughOptions
+  /** OpenTelemetry instruments; `false` turns them off (stats() keeps counting). @default the global MeterProvider */
+  metrics?: { meterProvider?: MeterProvider } | false
   /** Memory store bounds (mode 'memory'). */
   memory?: MemoryStoreOptions
   /** Bring your own store (tests, custom backends). Overrides mode/addresses. */
@@ -141,3 +148,64 @@ export interface SetManyEntry<T> {
   ttl?: Ttl
   tags?: readonly string[]
 }
+
+/** The in-process L1 tier in front of the store. Values are kept decoded and shared: treat them as read-only. */
+export interface L1Options {
+  /** @default 10_000 */
+  maxEntries?: number
+  /** Counted as encoded bytes plus key length. @default 64 MiB */
+  maxBytes?: number
+  /** Longest an entry stays in L1 (never past its own TTL). @default '1m' */
+  ttl?: Duration
+}
+
+export interface LockOptions {
+  /** How long the cross-instance load lock lives if its owner dies. @default '10s' */
+  ttl?: Duration
+  /** How long a caller waits for another instance's load before loading itself. @default '5s' */
+  timeout?: Duration
+}
+
+/** Cache-wide read-through defaults; `getOrSet` options override the first five per call. */
+export interface ReadThroughOptions {
+  /** How long past its TTL an entry may still be served when the loader fails or is slow. @default 0 */
+  grace?: Duration
+  /** Soft timeout: with a stale value at hand, answer with it after this long and let the load finish behind. */
+  timeout?: Duration
+  /** Hard timeout: reject with ERR_TIMEOUT (or serve stale) after this long, whatever the loader does. */
+  hardTimeout?: Duration
+  lock?: LockOptions
+  /** Per namespace; `false` disables it. @default { failureThreshold: 5, openMs: 10_000 } */
+  circuitBreaker?: { failureThreshold?: number; openMs?: number } | false
+  /** Per namespace token bucket for loader calls. @default none */
+  rateLimit?: { perSecond: number; burst?: number }
+}
+
+export interface GetOrSetOptions extends SetOptions {
+  grace?: Duration
+  timeout?: Duration
+  hardTimeout?: Duration
+  lock?: LockOptions
+  /**
+   * Early refresh: a read that finds the entry with less than this left before its TTL answers with it and
+   * refreshes it in the background (one instance, under the load lock). @default off
+   */
+  earlyRefresh?: Duration
+}
+
+/** Handed to a loader so it can adapt what gets cached (adaptive caching). */
+export interface LoaderContext<T> {
+  /** The expired value still inside its grace window, if any. */
+  readonly stale: T | undefined
+  setTtl(ttl: Ttl): void
+  setTags(tags: readonly string[]): void
+  /** Return the value to the caller without caching it. */
+  skip(): void
+}
+
+export type Loader<T> = (ctx: LoaderContext<T>) => T | Promise<T>
+
+/** Loads the given missing keys in one call; return a Map or an array aligned with `keys` (undefined: not found). */
+export type BatchLoader<T> = (
+  keys: string[],
+) => Promise<Map<string, T> | Array<T | undefined>> | Map<string, T> | Array<T | undefined>

@@ -1,1 +1,9 @@
-export {}
+export { type CreateKeyvOptions, createKeyv, isKeyv6Class, type KeyvClass } from './create-keyv.js'
+export {
+  DEFAULT_NAMESPACE,
+  KeyshardStore,
+  KeyshardStoreBase,
+  type KeyshardStoreOptions,
+  type KeyshardStoreSource,
+} from './store.js'
+export { type KeyshardStoreCapabilities, KeyshardStoreV6 } from './store-v6.js'

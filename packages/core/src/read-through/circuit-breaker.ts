@@ -19,13 +19,19 @@ export class CircuitBreaker {
   #state: CircuitState = 'closed'
   #probeInFlight = false
 
-  constructor(options: CircuitBreakerOptions = {}, private readonly now: () => number = Date.now) {
+  constructor(
+    options: CircuitBreakerOptions = {},
+    private readonly now: () => number = Date.now,
+  ) {
     this.#threshold = options.failureThreshold ?? 5
     this.#openMs = options.openMs ?? 10_000
     if (!Number.isInteger(this.#threshold) || this.#threshold < 1) {
-      throw new RangeError(`circuitBreaker.failureThreshold must be a positive integer, got ${this.#threshold}`)
+      throw new RangeError(
+        `circuitBreaker.failureThreshold must be a positive integer, got ${this.#threshold}`,
+      )
     }
-    if (!(this.#openMs > 0)) throw new RangeError(`circuitBreaker.openMs must be positive, got ${this.#openMs}`)
+    if (!(this.#openMs > 0))
+      throw new RangeError(`circuitBreaker.openMs must be positive, got ${this.#openMs}`)
   }
 
   get state(): CircuitState {

@@ -12,8 +12,12 @@ export class RateLimiter {
   #tokens: number
   #last: number
 
-  constructor(options: RateLimiterOptions, private readonly now: () => number = Date.now) {
-    if (!(options.perSecond > 0)) throw new RangeError(`rateLimit.perSecond must be positive, got ${options.perSecond}`)
+  constructor(
+    options: RateLimiterOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!(options.perSecond > 0))
+      throw new RangeError(`rateLimit.perSecond must be positive, got ${options.perSecond}`)
     this.#rate = options.perSecond / 1000
     this.#burst = options.burst ?? options.perSecond
     if (!(this.#burst >= 1)) throw new RangeError(`rateLimit.burst must be at least 1, got ${this.#burst}`)

@@ -51,7 +51,12 @@ export interface Store {
   /** Results in input order; one round trip per node. */
   getMany(keys: readonly string[], o: StoreCommandOptions): Promise<Array<Buffer | null>>
   /** SET with PX (or without expiry when ttlMs is null). `onlyIfAbsent` is NX; returns whether it was written. */
-  set(key: string, value: Buffer, ttlMs: number | null, o: StoreCommandOptions & { onlyIfAbsent?: boolean }): Promise<boolean>
+  set(
+    key: string,
+    value: Buffer,
+    ttlMs: number | null,
+    o: StoreCommandOptions & { onlyIfAbsent?: boolean },
+  ): Promise<boolean>
   setMany(entries: readonly StoreSetEntry[], o: StoreCommandOptions): Promise<void>
   /** UNLINK each key; returns per-key whether it existed, in input order. */
   delete(keys: readonly string[], o: StoreCommandOptions): Promise<boolean[]>
@@ -83,7 +88,12 @@ export interface Store {
    * the key lives at least `ttlMs` (never shorten it; a null ttl makes it persistent). Returns the epoch each key
    * now holds. One round trip per node.
    */
-  ensureEpochs(keys: readonly string[], candidates: readonly string[], ttlMs: number | null, o: StoreCommandOptions): Promise<string[]>
+  ensureEpochs(
+    keys: readonly string[],
+    candidates: readonly string[],
+    ttlMs: number | null,
+    o: StoreCommandOptions,
+  ): Promise<string[]>
   /** Current epochs (null when absent), in input order; one round trip per node. */
   readEpochs(keys: readonly string[], o: StoreCommandOptions): Promise<Array<string | null>>
 
@@ -96,7 +106,11 @@ export interface Store {
 
   /** Pub/Sub for cross-instance coherence. `subscribe` resolves once the subscription is active. */
   publish(channel: string, message: string): Promise<void>
-  subscribe(channel: string, onMessage: (message: string) => void, onLinkChange?: (up: boolean) => void): Promise<() => Promise<void>>
+  subscribe(
+    channel: string,
+    onMessage: (message: string) => void,
+    onLinkChange?: (up: boolean) => void,
+  ): Promise<() => Promise<void>>
 
   health(o: StoreCommandOptions): Promise<StoreHealth>
   /** Waits for in-flight commands, then closes every connection. Idempotent. */

@@ -208,6 +208,7 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         const cache = await open()
         await expectCode(() => cache.namespace('{users}'), 'ERR_CONFIG')
         await expectCode(() => cache.namespace('__t'), 'ERR_CONFIG')
+        await expectCode(() => cache.namespace('user:profile'), 'ERR_CONFIG')
         await expectCode(() => makeCache({ prefix: 'app{1}:' }), 'ERR_CONFIG')
       })
 

@@ -1,0 +1,120 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { dirname, join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startCluster, startServer } from '@keyshard/testkit'
+import type { BenchEnv } from './env.js'
+import { describeError } from './harness.js'
+import { renderSection, type Section } from './report.js'
+import { l1Coherence } from './scenarios/coherence.js'
+import { coreVsRaw } from './scenarios/core-vs-raw.js'
+import { getOrSetHitPath } from './scenarios/get-or-set.js'
+import { keyvBench } from './scenarios/keyv.js'
+import { tagInvalidation } from './scenarios/tags.js'
+
+const SCENARIOS: Record<string, (env: BenchEnv) => Promise<{ section: Section; rows: unknown }>> = {
+  core: coreVsRaw,
+  tags: tagInvalidation,
+  getorset: getOrSetHitPath,
+  coherence: l1Coherence,
+  keyv: keyvBench,
+}
+
+const USAGE = `Usage: pnpm bench [--quick] [--only core,tags,getorset,coherence,keyv] [--duration ms] [--warmup ms]
+                  [--rounds n] [--concurrency n] [--out dir]`
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    // `pnpm bench -- --quick` forwards the separator itself; drop it so the flags after it still parse.
+    args: process.argv.slice(2).filter((a) => a !== '--'),
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      rounds: { type: 'string' },
+      concurrency: { type: 'string', default: '100' },
+      out: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  })
+  if (values.help) {
+    console.log(USAGE)
+    return
+  }
+  const selected =
+    values.only === undefined
+      ? Object.keys(SCENARIOS)
+      : values.only.split(',').map((s) => s.trim().toLowerCase())
+  for (const s of selected) if (!(s in SCENARIOS)) throw new Error(`unknown scenario '${s}'. ${USAGE}`)
+  const quick = values.quick
+  const num = (v: string | undefined, d: number): number => (v === undefined ? d : Number(v))
+  const load = {
+    concurrency: num(values.concurrency, 100),
+    durationMs: num(values.duration, quick ? 500 : 1500),
+    warmupMs: num(values.warmup, quick ? 200 : 500),
+    rounds: num(values.rounds, quick ? 1 : 3),
+  }
+
+  const t0 = performance.now()
+  console.error('starting standalone server and 3×2 cluster…')
+  const server = await startServer()
+  const cluster = await startCluster({ masters: 3, replicasPerMaster: 1 })
+  const env: BenchEnv = { standalone: server.address, cluster: cluster.seeds, quick, load }
+  const sections: Section[] = []
+  const json: Record<string, unknown> = {}
+  try {
+    for (const name of selected) {
+      const s0 = performance.now()
+      console.error(`scenario ${name}…`)
+      try {
+        const { section, rows } = await (SCENARIOS[name] as (typeof SCENARIOS)[string])(env)
+        sections.push(section)
+        json[name] = rows
+        console.log(renderSection(section))
+      } catch (error) {
+        const msg = `scenario ${name} failed: ${describeError(error)}`
+        console.error(error)
+        sections.push({
+          title: `${name}: failed`,
+          notes: [msg],
+          header: ['error'],
+          rows: [[describeError(error)]],
+        })
+        json[name] = { error: describeError(error) }
+      }
+      console.error(`  ${name} took ${((performance.now() - s0) / 1000).toFixed(1)} s`)
+    }
+  } finally {
+    await cluster.stop()
+    await server.stop()
+  }
+  const header = [
+    '# Keyshard benchmarks — latest run',
+    '',
+    `Run ${new Date().toISOString()} on Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ` +
+      `redis-server from the testkit (standalone + 3 masters × 1 replica on loopback), ${quick ? 'quick mode' : 'full mode'}, ` +
+      `total ${((performance.now() - t0) / 1000).toFixed(0)} s. Client and servers share the same machine, so absolute numbers ` +
+      'are low and noisy; compare ratios within one table (contenders are interleaved round by round) and the client CPU µs/op column, which does not depend on how much CPU the servers left the client.',
+    '',
+  ]
+  const markdown = header.join('\n') + sections.map(renderSection).join('\n')
+  const outDir = values.out ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'results')
+  mkdirSync(outDir, { recursive: true })
+  writeFileSync(join(outDir, 'latest.md'), markdown)
+  writeFileSync(
+    join(outDir, 'latest.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), quick, load, results: json }, null, 2)}\n`,
+  )
+  console.error(`wrote ${join(outDir, 'latest.md')} and latest.json`)
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  },
+)

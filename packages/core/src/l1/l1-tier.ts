@@ -1,0 +1,250 @@
+import { randomUUID } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import { parseDuration } from '../duration.js'
+import { KeyshardError } from '../errors.js'
+import type { Store } from '../store/store.js'
+
+const KEY_GENERATIONS_CAP = 10_000
+
+export interface ResolvedL1Options {
+  maxEntries: number
+  maxBytes: number
+  ttlMs: number
+}
+
+interface L1Entry {
+  value: unknown
+  namespace: string
+  tags: readonly string[]
+  /** Absolute ms: the earlier of the L1 ttl and the entry's own logical expiry. */
+  expiresAt: number
+}
+
+/** What one mutation tells the other instances. Keys are full keys; the channel is per prefix. */
+export interface InvalidationMessage {
+  /** Sender instance id, so an instance ignores its own echoes. */
+  i: string
+  n: string
+  k?: string[]
+  t?: string[]
+  c?: 1
+}
+
+/**
+ * The in-process tier. Values are kept decoded (no decode on a hit, which is the point of an L1), so a hit hands
+ * every caller the same object: callers must treat cached values as read-only.
+ *
+ * Coherence: every mutation drops the local entries and publishes one message on `${prefix}__inv`; every other
+ * instance drops what the message names. A tag message drops every L1 entry of that namespace carrying the tag
+ * (an O(L1 size) walk, bounded by maxEntries), which needs no tag epochs on the hit path.
+ *
+ * Two rules keep it safe rather than merely fast:
+ * - The L1 is only used while the subscription is up. When the link drops it is flushed and bypassed (every read
+ *   goes to Valkey) until the subscriber has re-subscribed, since messages sent meanwhile are lost.
+ * - A read that fetched from Valkey may fill the L1 only if no invalidation of that key (or tag/clear/link change)
+ *   arrived since it started (generation counters), so a slow read cannot resurrect a value that was
+ *   invalidated while it was in flight.
+ */
+export class L1Tier {
+  readonly id = randomUUID()
+  readonly channel: string
+  readonly #lru: LRUCache<string, L1Entry>
+  readonly #ttlMs: number
+  readonly #store: Store
+  readonly #onError: (error: unknown, operation: string) => void
+  #up = false
+  /** Bumped by every invalidation; a read remembers it and may fill only if nothing relevant moved since. */
+  #generation = 0
+  /** The generation of the last invalidation that touched unknown keys (tag, clear, link change). */
+  #broadGeneration = 0
+  /** Per-key generation of recent key invalidations, so writes to other keys do not block fills. */
+  readonly #keyGenerations = new Map<string, number>()
+  #unsubscribe: (() => Promise<void>) | undefined
+  #closed = false
+
+  constructor(
+    store: Store,
+    prefix: string,
+    options: ResolvedL1Options,
+    onError: (error: unknown, operation: string) => void,
+  ) {
+    this.#store = store
+    this.channel = `${prefix}__inv`
+    this.#ttlMs = options.ttlMs
+    this.#onError = onError
+    this.#lru = new LRUCache<string, L1Entry>({
+      max: options.maxEntries,
+      maxSize: options.maxBytes,
+      sizeCalculation: () => 1,
+    })
+    // Sizes are passed per set(); the calculation above is only a fallback lru-cache insists on.
+  }
+
+  /** Subscribes; resolves once the L1 is usable, or after reporting why it stays bypassed. */
+  async start(): Promise<void> {
+    try {
+      const unsubscribe = await this.#store.subscribe(
+        this.channel,
+        (message) => this.#onMessage(message),
+        (up) => this.#setLink(up),
+      )
+      if (this.#closed) {
+        await unsubscribe()
+        return
+      }
+      this.#unsubscribe = unsubscribe
+      this.#setLink(true)
+    } catch (error) {
+      this.#onError(error, 'l1-subscribe')
+    }
+  }
+
+  get up(): boolean {
+    return this.#up
+  }
+
+  get size(): number {
+    return this.#lru.size
+  }
+
+  /** Take before reading Valkey; pass to fill(). */
+  get generation(): number {
+    return this.#generation
+  }
+
+  get(fullKey: string, now = Date.now()): { value: unknown } | undefined {
+    if (!this.#up) return undefined
+    const entry = this.#lru.get(fullKey)
+    if (entry === undefined) return undefined
+    if (entry.expiresAt <= now) {
+      this.#lru.delete(fullKey)
+      return undefined
+    }
+    return entry
+  }
+
+  /**
+   * @param logicalExpiresAt the entry's own expiry (0: none) so L1 never outlives Valkey's idea of freshness.
+   * @param size bytes counted against maxBytes (the encoded size).
+   */
+  fill(
+    fullKey: string,
+    namespace: string,
+    value: unknown,
+    tags: readonly string[],
+    logicalExpiresAt: number,
+    size: number,
+    generation: number,
+  ): void {
+    if (!this.#up || value === undefined) return
+    if (this.#broadGeneration > generation || (this.#keyGenerations.get(fullKey) ?? 0) > generation) return
+    const now = Date.now()
+    const expiresAt = logicalExpiresAt > 0 ? Math.min(logicalExpiresAt, now + this.#ttlMs) : now + this.#ttlMs
+    if (expiresAt <= now) return
+    this.#lru.set(
+      fullKey,
+      { value, namespace, tags, expiresAt },
+      { size: Math.max(1, size + fullKey.length) },
+    )
+  }
+
+  invalidateKeys(namespace: string, fullKeys: readonly string[]): void {
+    if (fullKeys.length === 0) return
+    this.#apply({ i: this.id, n: namespace, k: [...fullKeys] })
+    this.#publish({ i: this.id, n: namespace, k: [...fullKeys] })
+  }
+
+  invalidateTags(namespace: string, tags: readonly string[]): void {
+    if (tags.length === 0) return
+    this.#apply({ i: this.id, n: namespace, t: [...tags] })
+    this.#publish({ i: this.id, n: namespace, t: [...tags] })
+  }
+
+  clearNamespace(namespace: string): void {
+    this.#apply({ i: this.id, n: namespace, c: 1 })
+    this.#publish({ i: this.id, n: namespace, c: 1 })
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#up = false
+    this.#lru.clear()
+    const unsubscribe = this.#unsubscribe
+    this.#unsubscribe = undefined
+    if (unsubscribe) await unsubscribe().catch(() => undefined)
+  }
+
+  #setLink(up: boolean): void {
+    if (this.#closed) return
+    this.#broadGeneration = ++this.#generation
+    this.#lru.clear()
+    this.#up = up
+  }
+
+  #onMessage(raw: string): void {
+    let message: InvalidationMessage
+    try {
+      message = JSON.parse(raw) as InvalidationMessage
+    } catch (error) {
+      this.#onError(error, 'l1-message')
+      return
+    }
+    if (message.i === this.id || typeof message.n !== 'string') return
+    this.#apply(message)
+  }
+
+  #apply(message: InvalidationMessage): void {
+    const generation = ++this.#generation
+    if (message.t || message.c) this.#broadGeneration = generation
+    if (message.k) {
+      for (const key of message.k) {
+        this.#lru.delete(key)
+        this.#keyGenerations.set(key, generation)
+      }
+      // Bounded bookkeeping: past the cap, forget per-key history and treat it as one broad invalidation.
+      if (this.#keyGenerations.size > KEY_GENERATIONS_CAP) {
+        this.#keyGenerations.clear()
+        this.#broadGeneration = generation
+      }
+    }
+    if (message.t) {
+      const tags = new Set(message.t)
+      const doomed: string[] = []
+      for (const [key, entry] of this.#lru.entries()) {
+        if (entry.namespace === message.n && entry.tags.some((tag) => tags.has(tag))) doomed.push(key)
+      }
+      for (const key of doomed) this.#lru.delete(key)
+    }
+    if (message.c) {
+      const doomed: string[] = []
+      for (const [key, entry] of this.#lru.entries()) if (entry.namespace === message.n) doomed.push(key)
+      for (const key of doomed) this.#lru.delete(key)
+    }
+  }
+
+  #publish(message: InvalidationMessage): void {
+    if (this.#closed) return
+    this.#store
+      .publish(this.channel, JSON.stringify(message))
+      .catch((error: unknown) => this.#onError(error, 'l1-publish'))
+  }
+}
+
+export function resolveL1Options(options: {
+  maxEntries?: number
+  maxBytes?: number
+  ttl?: number | string
+}): ResolvedL1Options {
+  const maxEntries = options.maxEntries ?? 10_000
+  const maxBytes = options.maxBytes ?? 64 * 1024 * 1024
+  const ttlMs = options.ttl === undefined ? 60_000 : parseDuration(options.ttl)
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) {
+    throw new KeyshardError('ERR_CONFIG', `l1.maxEntries must be a positive integer, got ${maxEntries}`)
+  }
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) {
+    throw new KeyshardError('ERR_CONFIG', `l1.maxBytes must be a positive integer, got ${maxBytes}`)
+  }
+  if (!(ttlMs >= 1))
+    throw new KeyshardError('ERR_CONFIG', `l1.ttl must be at least 1ms, got ${String(options.ttl)}`)
+  return { maxEntries, maxBytes, ttlMs }
+}

@@ -1,0 +1,518 @@
+import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { parseDuration, resolveTtl } from '../duration.js'
+import { KeyshardError } from '../errors.js'
+import type { CacheEvents } from '../events.js'
+import type { L1Tier } from '../l1/l1-tier.js'
+import type { CacheObserver } from '../observability/metrics.js'
+import type { Store } from '../store/store.js'
+import { TagEpochs } from '../tag-epochs.js'
+import type { Duration, GetOrSetOptions, Loader, LoaderContext, ReadThroughOptions, Ttl } from '../types.js'
+import { CircuitBreaker } from './circuit-breaker.js'
+import { RateLimiter } from './rate-limiter.js'
+import { SingleFlight } from './single-flight.js'
+
+/** What read-through needs to know about a stored entry. */
+export interface ReadThroughEntry<T> {
+  value: T
+  raw: Buffer
+  tags: ReadonlyArray<{ tag: string }>
+  /** 0: never logically expires (no grace metadata). */
+  expiresAt: number
+  staleUntil: number
+}
+
+/** The namespace operations read-through is built on; the namespace keeps every encoding and tag rule. */
+export interface ReadThroughHost<T> {
+  readonly name: string
+  readonly defaultTtlMs: number | null
+  /** Decoded and tag-checked, but not filtered by logical expiry. Rejects when the store fails. */
+  read(key: string, full: string, timeoutMs: number): Promise<ReadThroughEntry<T> | undefined>
+  /** Encodes and writes, then invalidates L1s; resolves with the encoded size. */
+  write(
+    key: string,
+    full: string,
+    value: T,
+    tags: string[],
+    ttlMs: number | null,
+    graceMs: number,
+    timeoutMs: number,
+    /** Record the logical expiry even without grace (early refresh needs it). */
+    keepExpiry?: boolean,
+  ): Promise<number>
+  assertOpen(): void
+}
+
+export interface ResolvedReadThroughDefaults {
+  graceMs: number
+  softTimeoutMs: number | undefined
+  hardTimeoutMs: number | undefined
+  lockTtlMs: number
+  lockTimeoutMs: number
+  circuitBreaker: ConstructorParameters<typeof CircuitBreaker>[0] | false
+  rateLimit: ConstructorParameters<typeof RateLimiter>[0] | undefined
+}
+
+export function resolveReadThroughDefaults(options: ReadThroughOptions = {}): ResolvedReadThroughDefaults {
+  return {
+    graceMs: options.grace === undefined ? 0 : positiveOrZero(options.grace, 'grace'),
+    softTimeoutMs: options.timeout === undefined ? undefined : positiveOrZero(options.timeout, 'timeout'),
+    hardTimeoutMs:
+      options.hardTimeout === undefined ? undefined : positiveOrZero(options.hardTimeout, 'hardTimeout'),
+    lockTtlMs: options.lock?.ttl === undefined ? 10_000 : positiveOrZero(options.lock.ttl, 'lock.ttl'),
+    lockTimeoutMs:
+      options.lock?.timeout === undefined ? 5_000 : positiveOrZero(options.lock.timeout, 'lock.timeout'),
+    circuitBreaker: options.circuitBreaker === undefined ? {} : options.circuitBreaker,
+    rateLimit: options.rateLimit,
+  }
+}
+
+function positiveOrZero(d: Duration, what: string): number {
+  const ms = parseDuration(d)
+  if (!(ms >= 0)) throw new RangeError(`${what} must be a non-negative duration, got ${String(d)}`)
+  return ms
+}
+
+/** Per-cache state shared by every view of a namespace: in-flight loads, breakers and limiters. */
+export class ReadThroughShared {
+  readonly flights = new SingleFlight<unknown>()
+  readonly #breakers = new Map<string, CircuitBreaker | undefined>()
+  readonly #limiters = new Map<string, RateLimiter | undefined>()
+  readonly #background = new Set<Promise<unknown>>()
+
+  constructor(
+    readonly defaults: ResolvedReadThroughDefaults,
+    readonly ctx: {
+      store: Store
+      events: CacheEvents
+      prefix: string
+      operationMs: number
+      l1?: L1Tier | undefined
+      observer?: CacheObserver | undefined
+    },
+  ) {}
+
+  breaker(namespace: string): CircuitBreaker | undefined {
+    if (!this.#breakers.has(namespace)) {
+      const o = this.defaults.circuitBreaker
+      this.#breakers.set(namespace, o === false ? undefined : new CircuitBreaker(o))
+    }
+    return this.#breakers.get(namespace)
+  }
+
+  limiter(namespace: string): RateLimiter | undefined {
+    if (!this.#limiters.has(namespace)) {
+      const o = this.defaults.rateLimit
+      this.#limiters.set(namespace, o === undefined ? undefined : new RateLimiter(o))
+    }
+    return this.#limiters.get(namespace)
+  }
+
+  /** Keeps background work (refreshes, late writes) visible to close(), which waits for it briefly. */
+  track(work: Promise<unknown>): void {
+    const settled = work.catch(() => undefined)
+    this.#background.add(settled)
+    void settled.finally(() => this.#background.delete(settled))
+  }
+
+  async drain(maxMs: number): Promise<void> {
+    if (this.#background.size === 0) return
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.all(this.#background),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, maxMs)
+      }),
+    ])
+    clearTimeout(timer)
+  }
+}
+
+interface Resolved {
+  ttlMs: number | null
+  tags: string[]
+  graceMs: number
+  softTimeoutMs: number | undefined
+  hardTimeoutMs: number | undefined
+  lockTtlMs: number
+  lockTimeoutMs: number
+  earlyRefreshMs: number
+}
+
+const TIMED_OUT: unique symbol = Symbol('timed out')
+
+/**
+ * getOrSet for one namespace view. The order of a miss:
+ *  1. in-process single flight on the full key — one load per process;
+ *  2. `SET lock token NX PX lockTtl` — one load across processes; waiters poll the entry with 5→50 ms backoff
+ *     (a waiter also retries the lock, so a crashed owner is replaced as soon as its lock expires);
+ *  3. the loader, guarded by the namespace's rate limit and circuit breaker, with soft/hard timeouts;
+ *  4. the write (logical expiry ttl, physical expiry ttl + grace), then the owner releases its lock by token.
+ * Any store failure on the way switches to fail-open: the loader answers, the write goes to the background.
+ */
+export class ReadThrough<T> {
+  readonly #host: ReadThroughHost<T>
+  readonly #shared: ReadThroughShared
+
+  constructor(host: ReadThroughHost<T>, shared: ReadThroughShared) {
+    this.#host = host
+    this.#shared = shared
+  }
+
+  /** `${prefix}__l:${namespace}:${key}`: a user key's {hash tag} is the lock key's first one, so they share a slot. */
+  lockKey(key: string): string {
+    return `${this.#shared.ctx.prefix}__l:${this.#host.name}:${key}`
+  }
+
+  async getOrSet(key: string, full: string, loader: Loader<T>, options: GetOrSetOptions = {}): Promise<T> {
+    if (typeof loader !== 'function')
+      throw new KeyshardError('ERR_LOADER', `getOrSet("${key}") needs a loader function`)
+    const started = performance.now()
+    try {
+      const l1 = this.#shared.ctx.l1
+      const cached = l1?.get(full)
+      if (cached !== undefined) {
+        this.#shared.ctx.events.emit('hit', { namespace: this.#host.name, key, tier: 'l1' })
+        return cached.value as T
+      }
+      const resolved = this.#resolve(options)
+      return (await this.#shared.flights.run(full, () => this.#load(key, full, loader, resolved))) as T
+    } finally {
+      this.#shared.ctx.observer?.latency('getOrSet', this.#host.name, performance.now() - started)
+    }
+  }
+
+  #resolve(o: GetOrSetOptions): Resolved {
+    const d = this.#shared.defaults
+    return {
+      ttlMs: resolveTtl(o.ttl, this.#host.defaultTtlMs),
+      tags: TagEpochs.validateTags(o.tags),
+      graceMs: o.grace === undefined ? d.graceMs : positiveOrZero(o.grace, 'grace'),
+      softTimeoutMs: o.timeout === undefined ? d.softTimeoutMs : positiveOrZero(o.timeout, 'timeout'),
+      hardTimeoutMs:
+        o.hardTimeout === undefined ? d.hardTimeoutMs : positiveOrZero(o.hardTimeout, 'hardTimeout'),
+      lockTtlMs: o.lock?.ttl === undefined ? d.lockTtlMs : positiveOrZero(o.lock.ttl, 'lock.ttl'),
+      lockTimeoutMs:
+        o.lock?.timeout === undefined ? d.lockTimeoutMs : positiveOrZero(o.lock.timeout, 'lock.timeout'),
+      earlyRefreshMs: o.earlyRefresh === undefined ? 0 : positiveOrZero(o.earlyRefresh, 'earlyRefresh'),
+    }
+  }
+
+  async #load(key: string, full: string, loader: Loader<T>, o: Resolved): Promise<T> {
+    const { events } = this.#shared.ctx
+    const generation = this.#shared.ctx.l1?.generation ?? 0
+    let entry: ReadThroughEntry<T> | undefined
+    try {
+      entry = await this.#read(key, full)
+    } catch (error) {
+      this.#reportStoreError(error, key)
+      return this.#callLoader(key, full, loader, o, undefined, false)
+    }
+    if (entry !== undefined && isFresh(entry, Date.now())) {
+      events.emit('hit', { namespace: this.#host.name, key, tier: 'l2' })
+      this.#fillL1(full, entry, generation)
+      if (o.earlyRefreshMs > 0 && entry.expiresAt > 0 && entry.expiresAt - Date.now() <= o.earlyRefreshMs) {
+        this.#refreshEarly(key, full, loader, o, entry)
+      }
+      return entry.value
+    }
+    events.emit('miss', { namespace: this.#host.name, key })
+    const stale = entry !== undefined && isStaleUsable(entry, Date.now()) ? entry : undefined
+
+    const lockKey = this.lockKey(key)
+    const token = Buffer.from(randomBytes(12).toString('base64url'))
+    const lock = await this.#tryLock(lockKey, token, o.lockTtlMs, key)
+    if (lock === 'down') return this.#callLoader(key, full, loader, o, stale, false)
+    if (lock === 'owned') return this.#loadAsOwner(key, full, loader, o, stale, lockKey, token)
+
+    // Someone else is loading. A usable stale value is served at once instead of waiting (stale-while-revalidate).
+    if (stale !== undefined) {
+      events.emit('stale', { namespace: this.#host.name, key, reason: 'refreshing' })
+      return stale.value
+    }
+    const waitStarted = Date.now()
+    const deadline = waitStarted + o.lockTimeoutMs
+    let delay = 5
+    for (;;) {
+      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())))
+      delay = Math.min(delay * 2, 50)
+      this.#host.assertOpen()
+      let current: ReadThroughEntry<T> | undefined
+      try {
+        current = await this.#read(key, full)
+      } catch (error) {
+        this.#reportStoreError(error, key)
+        this.#reportWait(key, waitStarted)
+        return this.#callLoader(key, full, loader, o, undefined, false)
+      }
+      if (current !== undefined && isFresh(current, Date.now())) {
+        this.#reportWait(key, waitStarted)
+        return current.value
+      }
+      if (Date.now() >= deadline) {
+        // The owner is alive but slow (its lock has not expired): stop waiting and load ourselves.
+        this.#reportWait(key, waitStarted)
+        return this.#callLoader(key, full, loader, o, undefined, true)
+      }
+      const retry = await this.#tryLock(lockKey, token, o.lockTtlMs, key)
+      if (retry === 'down') {
+        this.#reportWait(key, waitStarted)
+        return this.#callLoader(key, full, loader, o, undefined, false)
+      }
+      if (retry === 'owned') {
+        // The previous owner died (its lock expired without an entry): take over.
+        this.#reportWait(key, waitStarted)
+        return this.#loadAsOwner(key, full, loader, o, undefined, lockKey, token)
+      }
+    }
+  }
+
+  /** Refreshes an entry close to expiry in the background; only the instance that wins the lock loads. */
+  #refreshEarly(key: string, full: string, loader: Loader<T>, o: Resolved, entry: ReadThroughEntry<T>): void {
+    const lockKey = this.lockKey(key)
+    const token = Buffer.from(randomBytes(12).toString('base64url'))
+    const refresh = this.#tryLock(lockKey, token, o.lockTtlMs, key).then((lock) =>
+      lock === 'owned' ? this.#loadAsOwner(key, full, loader, o, entry, lockKey, token) : undefined,
+    )
+    this.#shared.track(refresh)
+  }
+
+  async #loadAsOwner(
+    key: string,
+    full: string,
+    loader: Loader<T>,
+    o: Resolved,
+    stale: ReadThroughEntry<T> | undefined,
+    lockKey: string,
+    token: Buffer,
+  ): Promise<T> {
+    const done: { promise?: Promise<void> } = {}
+    try {
+      return await this.#callLoader(key, full, loader, o, stale, true, done)
+    } finally {
+      // Released only after the entry is written (even when a soft timeout answered the caller early), and only
+      // if still ours: an expired lock may belong to someone else by now.
+      const release = (done.promise ?? Promise.resolve()).then(() =>
+        this.#shared.ctx.store.compareAndDelete(lockKey, token, { timeoutMs: this.#shared.ctx.operationMs }),
+      )
+      this.#shared.track(
+        release.catch((error: unknown) => this.#reportStoreError(error, key, 'lock-release')),
+      )
+    }
+  }
+
+  /**
+   * Calls the loader and stores its value. `storeUp` false (fail-open) writes in the background so the caller is
+   * answered without waiting on a store that just failed. `done` receives the write's completion.
+   */
+  async #callLoader(
+    key: string,
+    full: string,
+    loader: Loader<T>,
+    o: Resolved,
+    stale: ReadThroughEntry<T> | undefined,
+    storeUp: boolean,
+    done: { promise?: Promise<void> } = {},
+  ): Promise<T> {
+    const ns = this.#host.name
+    const { events } = this.#shared.ctx
+    const breaker = this.#shared.breaker(ns)
+    const limiter = this.#shared.limiter(ns)
+    if (
+      breaker?.state === 'open' ||
+      (limiter !== undefined && !limiter.tryAcquire()) ||
+      (breaker !== undefined && !breaker.tryAcquire())
+    ) {
+      const why =
+        breaker?.state === 'open'
+          ? 'its circuit breaker is open after repeated failures'
+          : 'its rate limit is exhausted'
+      if (stale !== undefined) {
+        events.emit('stale', { namespace: ns, key, reason: 'circuit-open' })
+        return stale.value
+      }
+      throw new KeyshardError(
+        'ERR_LOADER',
+        `The loader for "${key}" in namespace "${ns}" was not called: ${why}`,
+        {
+          details: { namespace: ns, key },
+        },
+      )
+    }
+
+    let ttlMs = o.ttlMs
+    let tags = o.tags
+    let skipped = false
+    const ctx: LoaderContext<T> = {
+      stale: stale?.value,
+      setTtl: (ttl: Ttl) => {
+        ttlMs = resolveTtl(ttl, this.#host.defaultTtlMs)
+      },
+      setTags: (next: readonly string[]) => {
+        tags = TagEpochs.validateTags(next)
+      },
+      skip: () => {
+        skipped = true
+      },
+    }
+    events.emit('loader:call', { namespace: ns, key })
+    const loaded = Promise.resolve()
+      .then(() => loader(ctx))
+      .then(
+        (value) => {
+          breaker?.onSuccess()
+          return value
+        },
+        (error: unknown) => {
+          breaker?.onFailure()
+          events.emit('loader:error', { namespace: ns, key, error })
+          throw error
+        },
+      )
+    const stored = loaded.then(async (value) => {
+      if (skipped || value === undefined) return
+      const write = this.#write(key, full, value, tags, ttlMs, o.graceMs, o.earlyRefreshMs > 0)
+      if (storeUp) await write
+      else this.#shared.track(write)
+    })
+    done.promise = stored.catch(() => undefined)
+
+    const soft = stale !== undefined ? o.softTimeoutMs : undefined
+    const limit = soft ?? o.hardTimeoutMs
+    let outcome: T | typeof TIMED_OUT
+    try {
+      outcome = limit === undefined ? await loaded : await raceTimeout(loaded, limit)
+    } catch (error) {
+      if (stale !== undefined) {
+        events.emit('stale', { namespace: ns, key, reason: 'loader-error' })
+        return stale.value
+      }
+      // Loader errors reach the caller unchanged, so `instanceof` checks on the application's own errors work.
+      throw error
+    }
+    if (outcome === TIMED_OUT) {
+      // The load goes on and still stores its value; the caller gets the stale value or a timeout now.
+      this.#shared.track(stored)
+      if (stale !== undefined) {
+        events.emit('stale', { namespace: ns, key, reason: 'loader-timeout' })
+        return stale.value
+      }
+      throw new KeyshardError(
+        'ERR_TIMEOUT',
+        `The loader for "${key}" in namespace "${ns}" took longer than ${limit} ms (hardTimeout)`,
+        {
+          details: { namespace: ns, key, timeoutMs: limit },
+        },
+      )
+    }
+    await stored.catch(() => undefined)
+    return outcome
+  }
+
+  async #write(
+    key: string,
+    full: string,
+    value: T,
+    tags: string[],
+    ttlMs: number | null,
+    graceMs: number,
+    earlyRefresh: boolean,
+  ): Promise<void> {
+    try {
+      const size = await this.#host.write(
+        key,
+        full,
+        value,
+        tags,
+        ttlMs,
+        graceMs,
+        this.#shared.ctx.operationMs,
+        earlyRefresh,
+      )
+      const expiresAt = ttlMs === null ? 0 : Date.now() + ttlMs
+      // The write itself invalidated the L1 (bumping its generation); this value is the newest, so it may fill.
+      const l1 = this.#shared.ctx.l1
+      l1?.fill(full, this.#host.name, value, tags, expiresAt, size, l1.generation)
+    } catch (error) {
+      this.#reportStoreError(error, key, 'getOrSet-write')
+    }
+  }
+
+  async #read(key: string, full: string): Promise<ReadThroughEntry<T> | undefined> {
+    return this.#host.read(key, full, this.#shared.ctx.operationMs)
+  }
+
+  async #tryLock(
+    lockKey: string,
+    token: Buffer,
+    ttlMs: number,
+    key: string,
+  ): Promise<'owned' | 'held' | 'down'> {
+    try {
+      const ok = await this.#shared.ctx.store.set(lockKey, token, Math.max(1, ttlMs), {
+        timeoutMs: this.#shared.ctx.operationMs,
+        onlyIfAbsent: true,
+      })
+      return ok ? 'owned' : 'held'
+    } catch (error) {
+      this.#reportStoreError(error, key, 'lock')
+      return 'down'
+    }
+  }
+
+  #fillL1(full: string, entry: ReadThroughEntry<T>, generation: number): void {
+    this.#shared.ctx.l1?.fill(
+      full,
+      this.#host.name,
+      entry.value,
+      entry.tags.map((t) => t.tag),
+      entry.expiresAt,
+      entry.raw.length,
+      generation,
+    )
+  }
+
+  #reportWait(key: string, started: number): void {
+    this.#shared.ctx.events.emit('lock:wait', {
+      namespace: this.#host.name,
+      key,
+      waitedMs: Date.now() - started,
+    })
+  }
+
+  #reportStoreError(error: unknown, key: string, operation = 'getOrSet'): void {
+    const err =
+      error instanceof KeyshardError
+        ? error
+        : new KeyshardError('ERR_COMMAND', error instanceof Error ? error.message : String(error), {
+            cause: error,
+          })
+    this.#shared.ctx.events.emit('error', { error: err, operation, namespace: this.#host.name, key })
+  }
+}
+
+function isFresh(entry: { expiresAt: number }, now: number): boolean {
+  return entry.expiresAt === 0 || now < entry.expiresAt
+}
+
+function isStaleUsable(entry: { expiresAt: number; staleUntil: number }, now: number): boolean {
+  return entry.expiresAt !== 0 && (entry.staleUntil === 0 || now < entry.staleUntil)
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+async function raceTimeout<V>(work: Promise<V>, ms: number): Promise<V | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      work,
+      new Promise<typeof TIMED_OUT>((resolve) => {
+        timer = setTimeout(() => resolve(TIMED_OUT), ms)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}

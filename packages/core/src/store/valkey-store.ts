@@ -1,0 +1,476 @@
+import type { Cluster, Redis } from 'iovalkey'
+import { KeyshardError } from '../errors.js'
+import { SCRIPTS } from './scripts.js'
+import { groupBySlot } from './slot-groups.js'
+import type { NodeHealth, ScanPage, Store, StoreCommandOptions, StoreHealth, StoreSetEntry } from './store.js'
+import type { Subscriber } from './subscriber.js'
+import { withTimeout } from './with-timeout.js'
+import { toKeyshardError } from './wire-errors.js'
+
+type Client = Redis | Cluster
+
+const CLOSE_DRAIN_MS = 5000
+
+/** The script commands `defineCommand` adds to the client. */
+interface ScriptCommands {
+  ksIncr(key: string, by: number, ttl: string): Promise<number>
+  ksCas(
+    key: string,
+    expectAbsent: string,
+    expected: Buffer | string,
+    value: Buffer,
+    ttl: string,
+  ): Promise<number>
+  ksCad(key: string, expected: Buffer): Promise<number>
+  ksPersist(key: string): Promise<number>
+  ksEnsure(key: string, ttl: string, candidate: string): Promise<string>
+  ksGetPrimary(key: string): Promise<string | null>
+}
+
+export interface ValkeyStoreOptions {
+  offlineQueueLimit: number
+  /** Builds the dedicated subscriber connection for an address (`null` = the standalone server). */
+  makeSubscriber: () => Subscriber
+  /**
+   * PINGs a node the cluster client holds no connection to (iovalkey only connects to nodes CLUSTER SLOTS
+   * advertises; Redis 7 hides replicas that have not replicated anything yet). Resolves with the latency in ms.
+   */
+  pingAddress: (host: string, port: number) => Promise<number>
+}
+
+export function defineScripts(client: Client): void {
+  for (const [name, def] of Object.entries(SCRIPTS)) {
+    client.defineCommand(name, def)
+  }
+}
+
+function ttlArg(ttlMs: number | null): string {
+  return ttlMs === null ? '' : String(Math.max(1, Math.floor(ttlMs)))
+}
+
+function address(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`
+}
+
+export class ValkeyStore implements Store {
+  readonly kind: 'single' | 'cluster'
+  readonly #client: Client
+  readonly #scripts: ScriptCommands
+  readonly #offlineQueueLimit: number
+  readonly #makeSubscriber: () => Subscriber
+  readonly #pingAddress: (host: string, port: number) => Promise<number>
+  #subscriber: Subscriber | undefined
+  #offline = 0
+  /** Commands issued and not yet settled, so close() can let them finish before QUIT. */
+  readonly #inflight = new Set<Promise<unknown>>()
+  #closing: Promise<void> | undefined
+  #hasDelIfEq: Promise<boolean> | undefined
+
+  constructor(client: Client, options: ValkeyStoreOptions) {
+    this.#client = client
+    this.#scripts = client as unknown as ScriptCommands
+    this.kind = 'isCluster' in client && client.isCluster ? 'cluster' : 'single'
+    this.#offlineQueueLimit = options.offlineQueueLimit
+    this.#makeSubscriber = options.makeSubscriber
+    this.#pingAddress = options.pingAddress
+  }
+
+  /**
+   * Every command goes through here: closed check, the bounded offline queue (iovalkey's own queue is unbounded),
+   * the per-call deadline and error mapping.
+   */
+  #run<T>(what: string, o: StoreCommandOptions, fn: () => Promise<T>): Promise<T> {
+    if (this.#closing) return Promise.reject(new KeyshardError('ERR_CLOSED', `${what}: the store is closed`))
+    let queued = false
+    if (this.#client.status !== 'ready') {
+      if (this.#offline >= this.#offlineQueueLimit) {
+        return Promise.reject(
+          new KeyshardError(
+            'ERR_OFFLINE_QUEUE_FULL',
+            `${what}: the connection is ${this.#client.status} and ${this.#offline} commands already wait (offlineQueueLimit ${this.#offlineQueueLimit})`,
+            { details: { status: this.#client.status, limit: this.#offlineQueueLimit } },
+          ),
+        )
+      }
+      queued = true
+      this.#offline++
+    }
+    let inner: Promise<T>
+    try {
+      inner = fn()
+    } catch (error) {
+      inner = Promise.reject(error)
+    }
+    const settled = inner.finally(() => {
+      if (queued) this.#offline--
+    })
+    // The command may settle after the deadline rejected the caller; swallow that late outcome here.
+    const tracked = settled.then(
+      () => {},
+      () => {},
+    )
+    this.#inflight.add(tracked)
+    tracked.then(() => this.#inflight.delete(tracked))
+    return withTimeout(settled, o.timeoutMs, what).catch((error: unknown) => {
+      throw toKeyshardError(error, what)
+    })
+  }
+
+  #masters(): Redis[] {
+    if (this.kind === 'single') return [this.#client as Redis]
+    return [...(this.#client as Cluster).nodes('master')].sort((a, b) => address(a).localeCompare(address(b)))
+  }
+
+  /** Runs `fn` once per slot group, concurrently (auto-pipelining batches them per node), then restores order. */
+  async #perSlot<T>(keys: readonly string[], fn: (slotKeys: string[]) => Promise<T[]>): Promise<T[]> {
+    if (keys.length === 0) return []
+    if (this.kind === 'single') return fn([...keys])
+    const groups = groupBySlot(keys)
+    const results = await Promise.all(groups.map((idx) => fn(idx.map((i) => keys[i] as string))))
+    const out = new Array<T>(keys.length)
+    groups.forEach((idx, g) => {
+      const values = results[g] as T[]
+      idx.forEach((i, j) => {
+        out[i] = values[j] as T
+      })
+    })
+    return out
+  }
+
+  get(key: string, o: StoreCommandOptions): Promise<Buffer | null> {
+    return this.#run('GET', o, () => this.#client.getBuffer(key))
+  }
+
+  getMany(keys: readonly string[], o: StoreCommandOptions): Promise<Array<Buffer | null>> {
+    return this.#run('MGET', o, () => this.#perSlot(keys, (k) => this.#client.mgetBuffer(...k)))
+  }
+
+  set(
+    key: string,
+    value: Buffer,
+    ttlMs: number | null,
+    o: StoreCommandOptions & { onlyIfAbsent?: boolean },
+  ): Promise<boolean> {
+    const args: Array<string | number> = []
+    if (ttlMs !== null) args.push('PX', ttlArg(ttlMs))
+    if (o.onlyIfAbsent) args.push('NX')
+    return this.#run('SET', o, async () => {
+      // Lower-case on purpose: iovalkey finds key positions (and so the cluster slot) by the lower-case name; an
+      // upper-case 'SET' would be routed to a random node and answered with MOVED inside auto-pipelines.
+      const reply = await this.#client.call('set', key, value, ...args)
+      return reply === 'OK'
+    })
+  }
+
+  setMany(entries: readonly StoreSetEntry[], o: StoreCommandOptions): Promise<void> {
+    return this.#run('SET (many)', o, async () => {
+      // Commands are written without waiting for replies, so this is one round trip per node.
+      await Promise.all(
+        entries.map((e) =>
+          e.ttlMs === null
+            ? this.#client.set(e.key, e.value)
+            : this.#client.set(e.key, e.value, 'PX', ttlArg(e.ttlMs)),
+        ),
+      )
+    })
+  }
+
+  delete(keys: readonly string[], o: StoreCommandOptions): Promise<boolean[]> {
+    // One UNLINK per key is the cheapest way to learn per-key existence; they are pipelined on the socket.
+    return this.#run('UNLINK', o, () =>
+      Promise.all(keys.map(async (k) => (await this.#client.unlink(k)) === 1)),
+    )
+  }
+
+  exists(keys: readonly string[], o: StoreCommandOptions): Promise<boolean[]> {
+    return this.#run('EXISTS', o, () =>
+      Promise.all(keys.map(async (k) => (await this.#client.exists(k)) === 1)),
+    )
+  }
+
+  pttl(key: string, o: StoreCommandOptions): Promise<number> {
+    return this.#run('PTTL', o, () => this.#client.pttl(key))
+  }
+
+  expire(key: string, ttlMs: number | null, o: StoreCommandOptions): Promise<boolean> {
+    if (ttlMs === null) return this.#run('PERSIST', o, async () => (await this.#scripts.ksPersist(key)) === 1)
+    return this.#run('PEXPIRE', o, async () => (await this.#client.pexpire(key, ttlArg(ttlMs))) === 1)
+  }
+
+  increment(key: string, by: number, ttlMs: number | null, o: StoreCommandOptions): Promise<number> {
+    return this.#run('INCRBY', o, async () => Number(await this.#scripts.ksIncr(key, by, ttlArg(ttlMs))))
+  }
+
+  compareAndSet(
+    key: string,
+    expected: Buffer | null,
+    value: Buffer,
+    ttlMs: number | null,
+    o: StoreCommandOptions,
+  ): Promise<boolean> {
+    return this.#run('compare-and-set', o, async () => {
+      const reply = await this.#scripts.ksCas(
+        key,
+        expected === null ? '1' : '0',
+        expected ?? '',
+        value,
+        ttlArg(ttlMs),
+      )
+      return reply === 1
+    })
+  }
+
+  compareAndDelete(key: string, expected: Buffer, o: StoreCommandOptions): Promise<boolean> {
+    return this.#run('compare-and-delete', o, async () => {
+      if (await this.#delIfEqSupported()) {
+        return (await this.#client.call('DELIFEQ', key, expected)) === 1
+      }
+      return (await this.#scripts.ksCad(key, expected)) === 1
+    })
+  }
+
+  /**
+   * Valkey 9 has DELIFEQ; detect it once instead of guessing from version strings. Standalone only: iovalkey's
+   * command table does not know DELIFEQ's key position, so in a cluster it could not be routed by slot.
+   */
+  #delIfEqSupported(): Promise<boolean> {
+    if (this.kind === 'cluster') return Promise.resolve(false)
+    this.#hasDelIfEq ??= (async () => {
+      try {
+        const info = (await this.#client.call('COMMAND', 'INFO', 'DELIFEQ')) as unknown[]
+        return Array.isArray(info) && info[0] !== null && info[0] !== undefined
+      } catch {
+        return false
+      }
+    })()
+    return this.#hasDelIfEq
+  }
+
+  ensureEpochs(
+    keys: readonly string[],
+    candidates: readonly string[],
+    ttlMs: number | null,
+    o: StoreCommandOptions,
+  ): Promise<string[]> {
+    if (keys.length !== candidates.length) {
+      return Promise.reject(new KeyshardError('ERR_COMMAND', 'ensureEpochs needs one candidate per key'))
+    }
+    // Per-key scripts, written back to back: one round trip per node (see ksEnsure for why not per slot).
+    return this.#run('ensure epochs', o, () =>
+      Promise.all(
+        keys.map(async (key, i) =>
+          String(await this.#scripts.ksEnsure(key, ttlArg(ttlMs), candidates[i] as string)),
+        ),
+      ),
+    )
+  }
+
+  readEpochs(keys: readonly string[], o: StoreCommandOptions): Promise<Array<string | null>> {
+    // Always from the primary (see ksGetPrimary). Standalone has no replicas to avoid, so one MGET does.
+    if (this.kind === 'single') {
+      return this.#run('read epochs', o, async () =>
+        keys.length === 0 ? [] : await this.#client.mget(...keys),
+      )
+    }
+    return this.#run('read epochs', o, () =>
+      Promise.all(
+        keys.map(async (key) => {
+          const v = await this.#scripts.ksGetPrimary(key)
+          return v === null || v === undefined ? null : String(v)
+        }),
+      ),
+    )
+  }
+
+  scan(match: string, cursor: string, count: number, o: StoreCommandOptions): Promise<ScanPage> {
+    return this.#run('SCAN', o, async () => {
+      const masters = this.#masters()
+      let index = 0
+      let nodeCursor = '0'
+      if (cursor !== '0') {
+        const m = /^(\d+):(\d+)$/.exec(cursor)
+        if (!m)
+          throw new KeyshardError('ERR_COMMAND', `SCAN: "${cursor}" is not a cursor this store returned`)
+        index = Number(m[1])
+        nodeCursor = m[2] as string
+      }
+      const node = masters[index]
+      if (!node) return { keys: [], cursor: '0' }
+      const [next, keys] = await node.scan(nodeCursor, 'MATCH', match, 'COUNT', count)
+      if (next !== '0') return { keys, cursor: `${index}:${next}` }
+      return { keys, cursor: index + 1 < masters.length ? `${index + 1}:0` : '0' }
+    })
+  }
+
+  deleteMatching(match: string, o: StoreCommandOptions): Promise<number> {
+    return this.#run('delete matching', o, async () => {
+      let deleted = 0
+      for (const node of this.#masters()) {
+        let cursor = '0'
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000)
+          cursor = next
+          if (keys.length === 0) continue
+          const groups =
+            this.kind === 'single'
+              ? [keys]
+              : groupBySlot(keys).map((idx) => idx.map((i) => keys[i] as string))
+          const counts = await Promise.all(groups.map((g) => this.#client.unlink(...g)))
+          for (const c of counts) deleted += c
+        } while (cursor !== '0')
+      }
+      return deleted
+    })
+  }
+
+  flushAll(o: StoreCommandOptions): Promise<void> {
+    return this.#run('FLUSHDB', o, async () => {
+      await Promise.all(this.#masters().map((node) => node.flushdb()))
+    })
+  }
+
+  publish(channel: string, message: string): Promise<void> {
+    // Classic PUBLISH: in a cluster the bus forwards it to every node, so one subscriber anywhere hears it.
+    return this.#run('PUBLISH', { timeoutMs: 0 }, async () => {
+      await this.#client.publish(channel, message)
+    })
+  }
+
+  async subscribe(
+    channel: string,
+    onMessage: (message: string) => void,
+    onLinkChange?: (up: boolean) => void,
+  ): Promise<() => Promise<void>> {
+    if (this.#closing) throw new KeyshardError('ERR_CLOSED', 'SUBSCRIBE: the store is closed')
+    this.#subscriber ??= this.#makeSubscriber()
+    return this.#subscriber.add(channel, onMessage, onLinkChange)
+  }
+
+  health(o: StoreCommandOptions): Promise<StoreHealth> {
+    return this.#run('health', o, () =>
+      this.kind === 'single' ? this.#singleHealth() : this.#clusterHealth(o.timeoutMs),
+    )
+  }
+
+  async #singleHealth(): Promise<StoreHealth> {
+    const client = this.#client as Redis
+    const node: NodeHealth = {
+      address: address(client),
+      reachable: false,
+      role: 'unknown',
+      latencyMs: null,
+      slots: [],
+    }
+    try {
+      const t0 = performance.now()
+      await client.ping()
+      node.latencyMs = performance.now() - t0
+      node.reachable = true
+      const info = await client.info('replication')
+      const role = /role:(\w+)/.exec(info)?.[1]
+      node.role = role === 'master' ? 'master' : role === 'slave' ? 'replica' : 'unknown'
+    } catch (error) {
+      node.error = error instanceof Error ? error.message : String(error)
+    }
+    return { kind: 'single', ok: node.reachable, nodes: [node] }
+  }
+
+  /**
+   * Per-node deadlines (a share of the call's budget) let one hung node show up as unreachable instead of
+   * failing the whole report.
+   */
+  async #clusterHealth(budgetMs: number): Promise<StoreHealth> {
+    const askTimeoutMs = Math.max(30, budgetMs * 0.3)
+    const nodeTimeoutMs = Math.max(30, budgetMs * 0.4)
+    const cluster = this.#client as Cluster
+    const connections = new Map(cluster.nodes('all').map((n) => [address(n), n]))
+    // Ask the first node that answers: a random one could be the hung node we are trying to report on.
+    let nodesText = ''
+    let infoText = ''
+    let lastError: unknown = new Error('the cluster client knows no nodes')
+    for (const node of [...this.#masters(), ...cluster.nodes('slave')]) {
+      try {
+        ;[nodesText, infoText] = await withTimeout(
+          Promise.all([node.call('CLUSTER', 'NODES'), node.call('CLUSTER', 'INFO')]).then(
+            ([n, i]) => [String(n), String(i)] as const,
+          ),
+          askTimeoutMs,
+          `CLUSTER NODES on ${address(node)}`,
+        )
+        break
+      } catch (error) {
+        lastError = error
+      }
+    }
+    if (nodesText === '') throw lastError
+    const clusterState = /cluster_state:(\w+)/.exec(infoText)?.[1] ?? 'unknown'
+    const slotsCovered = Number(/cluster_slots_ok:(\d+)/.exec(infoText)?.[1] ?? 0)
+    const nodes = await Promise.all(
+      nodesText
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map(async (line): Promise<NodeHealth> => {
+          const [, addr = '', flags = '', , , , , , ...slotFields] = line.split(' ')
+          const nodeAddress = addr.split('@')[0] ?? addr
+          const role = flags.includes('master') ? 'master' : flags.includes('slave') ? 'replica' : 'unknown'
+          const slots: Array<[number, number]> = []
+          for (const field of slotFields) {
+            if (field.startsWith('[')) continue // migrating/importing markers
+            const [a, b] = field.split('-')
+            if (a !== undefined && a !== '') slots.push([Number(a), Number(b ?? a)])
+          }
+          const health: NodeHealth = { address: nodeAddress, reachable: false, role, latencyMs: null, slots }
+          const conn = connections.get(nodeAddress)
+          if (flags.includes('fail') && !flags.includes('fail?')) health.error = `cluster reports ${flags}`
+          try {
+            if (conn) {
+              const t0 = performance.now()
+              await withTimeout(conn.ping(), nodeTimeoutMs, `PING ${nodeAddress}`)
+              health.latencyMs = performance.now() - t0
+            } else {
+              const i = nodeAddress.lastIndexOf(':')
+              health.latencyMs = await withTimeout(
+                this.#pingAddress(nodeAddress.slice(0, i), Number(nodeAddress.slice(i + 1))),
+                nodeTimeoutMs,
+                `PING ${nodeAddress}`,
+              )
+            }
+            health.reachable = true
+          } catch (error) {
+            health.error = error instanceof Error ? error.message : String(error)
+          }
+          return health
+        }),
+    )
+    nodes.sort((a, b) => a.address.localeCompare(b.address))
+    const ok = clusterState === 'ok' && slotsCovered === 16384 && nodes.every((n) => n.reachable)
+    return { kind: 'cluster', ok, nodes, clusterState, slotsCovered }
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      // Auto-pipelined commands wait for the next tick before being written, so QUIT alone could overtake them:
+      // wait for our own in-flight commands first. QUIT then flushes anything else iovalkey still has queued.
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        Promise.all([...this.#inflight]),
+        // A dead server must not hold close() forever; what is still pending is abandoned below.
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, CLOSE_DRAIN_MS)
+        }),
+      ])
+      clearTimeout(timer)
+      if (this.#client.status === 'ready') {
+        try {
+          await this.#client.quit()
+        } catch {
+          this.#client.disconnect()
+        }
+      } else {
+        this.#client.disconnect()
+      }
+      await this.#subscriber?.close()
+    })()
+    return this.#closing
+  }
+}

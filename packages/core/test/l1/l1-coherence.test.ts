@@ -1,0 +1,145 @@
+import { getTestServers } from '@keyshard/testkit'
+import { Cluster, Redis } from 'iovalkey'
+import { afterAll, describe, expect, it } from 'vitest'
+import { type Cache, createCache } from '../../src/cache.js'
+import { MemoryBus, MemoryStore } from '../../src/store/memory-store.js'
+import type { CacheOptions } from '../../src/types.js'
+
+const servers = getTestServers()
+const open: Cache[] = []
+afterAll(async () => {
+  await Promise.all(open.splice(0).map((c) => c.close()))
+})
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+async function eventually(check: () => Promise<boolean>, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not coherent within ${ms} ms`)
+    await sleep(5)
+  }
+}
+
+const bus = new MemoryBus()
+const sharedMemory = new MemoryStore({ bus })
+const topologies: Array<[string, () => CacheOptions]> = [
+  ['memory', () => ({ store: sharedMemory })],
+  ['single', () => ({ mode: 'single', addresses: [servers.standalone.address] })],
+  ['cluster', () => ({ mode: 'cluster', addresses: servers.cluster.seeds })],
+]
+
+describe.each(topologies)('L1 coherence (%s)', (name, connection) => {
+  const prefix = `l1-${name}-${process.pid}-${Date.now()}:`
+  async function pair(): Promise<[Cache, Cache]> {
+    const [a, b] = await Promise.all(
+      [0, 1].map(() => createCache({ fromEnv: false, prefix, l1: { ttl: '1m' }, ...connection() })),
+    )
+    open.push(a as Cache, b as Cache)
+    return [a as Cache, b as Cache]
+  }
+  /** Counts B's L1 hits so the test proves the value came from L1 before the mutation. */
+  function l1Hits(cache: Cache): () => number {
+    let n = 0
+    cache.on('hit', (e) => {
+      if (e.tier === 'l1') n++
+    })
+    return () => n
+  }
+
+  it('set, delete, invalidateTag and clear on one instance reach the other L1', async () => {
+    const [a, b] = await pair()
+    const na = a.namespace<string>('users')
+    const nb = b.namespace<string>('users')
+    const hits = l1Hits(b)
+
+    await na.set('k', 'v1', { tags: ['t'] })
+    expect(await nb.get('k')).toBe('v1')
+    // A fill is skipped while an invalidation (here A's own set message) lands mid-read, so poll for the L1 hit.
+    await eventually(async () => {
+      const h = hits()
+      expect(await nb.get('k')).toBe('v1')
+      return hits() > h
+    })
+
+    await na.set('k', 'v2', { tags: ['t'] })
+    await eventually(async () => (await nb.get('k')) === 'v2')
+
+    await nb.get('k')
+    await na.delete('k')
+    await eventually(async () => (await nb.get('k')) === undefined)
+
+    await na.set('k', 'v3', { tags: ['t'] })
+    await eventually(async () => (await nb.get('k')) === 'v3')
+    await nb.get('k')
+    await na.invalidateTag('t')
+    await eventually(async () => (await nb.get('k')) === undefined)
+
+    await na.set('k', 'v4')
+    await eventually(async () => (await nb.get('k')) === 'v4')
+    await nb.get('k')
+    await na.clear()
+    await eventually(async () => (await nb.get('k')) === undefined)
+
+    // getOrSet fills and reads L1 too.
+    const before = hits()
+    expect(await nb.getOrSet('g', () => 'loaded')).toBe('loaded')
+    expect(await nb.getOrSet('g', () => 'not-called')).toBe('loaded')
+    expect(hits()).toBe(before + 1)
+    // And a write elsewhere replaces what getOrSet put in B's L1.
+    await na.set('g', 'rewritten')
+    await eventually(async () => (await nb.getOrSet('g', () => 'not-called')) === 'rewritten')
+    expect(b.stats().l1Hits).toBeGreaterThanOrEqual(hits())
+  })
+
+  it('flushes and bypasses the L1 while the coherence link is down', async () => {
+    const [a, b] = await pair()
+    const na = a.namespace<string>('link')
+    const nb = b.namespace<string>('link')
+    const hits = l1Hits(b)
+    await na.set('k', 'v1')
+    await eventually(async () => {
+      const h = hits()
+      await nb.get('k')
+      return hits() > h
+    })
+
+    if (name === 'memory') {
+      bus.simulateLinkDrop()
+      // Down now (synchronously): the next read must not come from L1.
+      const before = hits()
+      expect(await nb.get('k')).toBe('v1')
+      expect(hits()).toBe(before)
+      return
+    }
+    // Kill every pub/sub connection of this test's server(s) from a separate admin client.
+    const address = name === 'single' ? servers.standalone.address : (servers.cluster.seeds[0] as string)
+    const [host, port] = address.split(':') as [string, string]
+    const admin =
+      name === 'single'
+        ? new Redis({ host, port: Number(port), lazyConnect: true })
+        : new Cluster([{ host, port: Number(port) }], { lazyConnect: true })
+    try {
+      await admin.connect()
+      const nodes = admin instanceof Cluster ? admin.nodes('all') : [admin]
+      await Promise.all(nodes.map((n) => n.call('CLIENT', 'KILL', 'TYPE', 'pubsub')))
+      const before = hits()
+      // While the subscriber reconnects the L1 is bypassed; a write meanwhile is never hidden by L1.
+      await eventually(async () => {
+        const h = hits()
+        await nb.get('k')
+        return hits() === h
+      })
+      expect(hits()).toBeLessThanOrEqual(before + 1)
+      // Once re-subscribed, the L1 is used again and stays coherent.
+      await eventually(async () => {
+        const h = hits()
+        await nb.get('k')
+        await nb.get('k')
+        return hits() > h
+      }, 5000)
+      await na.set('k', 'v2')
+      await eventually(async () => (await nb.get('k')) === 'v2')
+    } finally {
+      admin.disconnect()
+    }
+  })
+})

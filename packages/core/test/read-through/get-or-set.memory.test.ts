@@ -1,0 +1,221 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { type Cache, createCache } from '../../src/cache.js'
+import { isKeyshardError } from '../../src/errors.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import type { CacheOptions } from '../../src/types.js'
+
+const open: Cache[] = []
+async function make(store: MemoryStore, extra: CacheOptions = {}): Promise<Cache> {
+  const cache = await createCache({ fromEnv: false, store, ...extra })
+  open.push(cache)
+  return cache
+}
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((c) => c.close()))
+})
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+async function until(check: () => boolean | Promise<boolean>, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await sleep(5)
+  }
+}
+
+describe('getOrSet (memory store)', () => {
+  it('50 concurrent calls across 5 caches sharing one store call the loader once', async () => {
+    const store = new MemoryStore()
+    const caches = await Promise.all([0, 1, 2, 3, 4].map(() => make(store)))
+    let calls = 0
+    const loader = async () => {
+      calls++
+      await sleep(50)
+      return { n: 42 }
+    }
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => (caches[i % 5] as Cache).namespace('rt').getOrSet('hot', loader)),
+    )
+    expect(calls).toBe(1)
+    for (const r of results) expect(r).toEqual({ n: 42 })
+  })
+
+  it('passes a context that can change TTL and tags or skip caching', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace<string>('ctx')
+    expect(
+      await ns.getOrSet('a', (ctx) => {
+        ctx.setTags(['t'])
+        return 'A'
+      }),
+    ).toBe('A')
+    await ns.invalidateTag('t')
+    expect(await ns.get('a')).toBeUndefined()
+    expect(
+      await ns.getOrSet('b', (ctx) => {
+        ctx.skip()
+        return 'B'
+      }),
+    ).toBe('B')
+    expect(await ns.get('b')).toBeUndefined()
+    await ns.getOrSet('c', (ctx) => {
+      ctx.setTtl(60_000)
+      return 'C'
+    })
+    const ttl = await ns.ttl('c')
+    expect(ttl).toBeGreaterThan(50_000)
+    expect(ttl).toBeLessThanOrEqual(60_000)
+  })
+
+  it('rethrows the loader error unchanged and caches nothing', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace('err')
+    class AppError extends Error {}
+    await expect(ns.getOrSet('k', () => Promise.reject(new AppError('boom')))).rejects.toBeInstanceOf(
+      AppError,
+    )
+    expect(await ns.getOrSet('k', () => 'ok')).toBe('ok')
+  })
+
+  it('serves the stale value inside grace when the loader fails, then refreshes', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace<string>('grace')
+    const staleEvents: string[] = []
+    cache.on('stale', (e) => staleEvents.push(e.reason))
+    await ns.getOrSet('k', () => 'v1', { ttl: 30, grace: '1m' })
+    await sleep(40)
+    expect(await ns.get('k')).toBeUndefined() // logically expired for plain reads
+    let seenStale: string | undefined
+    const value = await ns.getOrSet(
+      'k',
+      (ctx) => {
+        seenStale = ctx.stale
+        throw new Error('source down')
+      },
+      { ttl: 30, grace: '1m' },
+    )
+    expect(value).toBe('v1')
+    expect(seenStale).toBe('v1')
+    expect(staleEvents).toEqual(['loader-error'])
+    expect(await ns.getOrSet('k', () => 'v2', { ttl: 10_000, grace: '1m' })).toBe('v2')
+    expect(await ns.get('k')).toBe('v2')
+  })
+
+  it('serves the stale value when the loader exceeds the soft timeout and stores the late result', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace<string>('soft')
+    await ns.getOrSet('k', () => 'old', { ttl: 20, grace: '1m' })
+    await sleep(30)
+    const started = Date.now()
+    const value = await ns.getOrSet(
+      'k',
+      async () => {
+        await sleep(300)
+        return 'new'
+      },
+      { ttl: 60_000, grace: '1m', timeout: 20 },
+    )
+    expect(value).toBe('old')
+    expect(Date.now() - started).toBeLessThan(250)
+    await until(async () => (await ns.get('k')) === 'new')
+  })
+
+  it('rejects with ERR_TIMEOUT past hardTimeout when nothing stale exists', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace('hard')
+    const err = await ns
+      .getOrSet('k', () => sleep(300).then(() => 'late'), { hardTimeout: 20 })
+      .catch((e: unknown) => e)
+    expect(isKeyshardError(err, 'ERR_TIMEOUT')).toBe(true)
+    await until(async () => (await ns.get('k')) === 'late')
+  })
+
+  it('opens the circuit after failures, serves stale or ERR_LOADER, half-opens and closes', async () => {
+    const cache = await make(new MemoryStore(), {
+      readThrough: { circuitBreaker: { failureThreshold: 2, openMs: 100 } },
+    })
+    const ns = cache.namespace<string>('cb')
+    await ns.getOrSet('s', () => 'stale-one', { ttl: 10, grace: '1m' })
+    await sleep(20)
+    let calls = 0
+    const failing = () => {
+      calls++
+      throw new Error('down')
+    }
+    await expect(ns.getOrSet('x', failing)).rejects.toThrow('down')
+    await expect(ns.getOrSet('y', failing)).rejects.toThrow('down')
+    // Open: the loader is not called any more.
+    const refused = await ns.getOrSet('z', failing).catch((e: unknown) => e)
+    expect(isKeyshardError(refused, 'ERR_LOADER')).toBe(true)
+    expect(await ns.getOrSet('s', failing, { ttl: 10, grace: '1m' })).toBe('stale-one')
+    expect(calls).toBe(2)
+    await sleep(120)
+    // Half-open: one probe; its success closes the circuit.
+    expect(await ns.getOrSet('z', () => 'recovered')).toBe('recovered')
+    expect(await ns.getOrSet('w', () => 'closed')).toBe('closed')
+  })
+
+  it('rate-limits loader calls per namespace', async () => {
+    const cache = await make(new MemoryStore(), { readThrough: { rateLimit: { perSecond: 1, burst: 2 } } })
+    const ns = cache.namespace('rl')
+    await ns.getOrSet('a', () => 1)
+    await ns.getOrSet('b', () => 2)
+    const err = await ns.getOrSet('c', () => 3).catch((e: unknown) => e)
+    expect(isKeyshardError(err, 'ERR_LOADER')).toBe(true)
+  })
+
+  it('a waiter takes over when the lock owner dies (cache closed mid-load)', async () => {
+    const store = new MemoryStore()
+    const owner = await createCache({ fromEnv: false, store })
+    const waiter = await make(store)
+    let release!: () => void
+    const ownerLoad = owner
+      .namespace('crash')
+      .getOrSet('k', () => new Promise<string>((r) => (release = () => r('from-owner'))), {
+        lock: { ttl: 200 },
+      })
+    await until(() => release !== undefined)
+    const waiting = waiter
+      .namespace('crash')
+      .getOrSet('k', () => 'from-waiter', { lock: { ttl: 200, timeout: 5000 } })
+    await owner.close()
+    expect(await waiting).toBe('from-waiter')
+    release()
+    await ownerLoad.catch(() => undefined)
+  })
+
+  it('getManyOrSet loads only the misses, in one call', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace<number>('many')
+    await ns.set('a', 1)
+    const seen: string[][] = []
+    const values = await ns.getManyOrSet(['a', 'b', 'c', 'missing'], async (keys) => {
+      seen.push(keys)
+      return new Map(keys.filter((k) => k !== 'missing').map((k) => [k, k.charCodeAt(0)]))
+    })
+    expect(seen).toEqual([['b', 'c', 'missing']])
+    expect(values).toEqual([1, 98, 99, undefined])
+    expect(await ns.get('c')).toBe(99)
+    const again = await ns.getManyOrSet(['b', 'c'], () => {
+      throw new Error('should not be called')
+    })
+    expect(again).toEqual([98, 99])
+  })
+})
+
+describe('getOrSet early refresh (memory store)', () => {
+  it('answers with the fresh value and refreshes it in the background once inside the window', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace<string>('early')
+    const opts = { ttl: 200, earlyRefresh: 150 }
+    expect(await ns.getOrSet('k', () => 'v1', opts)).toBe('v1')
+    // Outside the window (200 ms left > 150 ms): no refresh.
+    let calls = 0
+    expect(await ns.getOrSet('k', () => (calls++ === 0 ? 'v2' : 'v3'), opts)).toBe('v1')
+    expect(calls).toBe(0)
+    await sleep(80)
+    expect(await ns.getOrSet('k', () => (calls++ === 0 ? 'v2' : 'v3'), opts)).toBe('v1')
+    await until(async () => (await ns.get('k')) === 'v2')
+    expect(calls).toBe(1)
+  })
+})

@@ -1,0 +1,45 @@
+import { Keyv, type KeyvOptions } from 'keyv'
+import { KeyshardStore, type KeyshardStoreOptions, type KeyshardStoreSource } from './store.js'
+import { KeyshardStoreV6 } from './store-v6.js'
+
+export interface CreateKeyvOptions extends KeyshardStoreOptions {
+  /** Keyv's own options (ttl, namespace, serialization, hooks…); `store` is this adapter. */
+  keyv?: Omit<KeyvOptions, 'store'> & Record<string, unknown>
+}
+
+/** Any Keyv class: the installed `keyv` by default; pass Keyv 6's class to get the Keyv 6 store. */
+export type KeyvClass<K> = new (options: any) => K
+
+/** Keyv 6 replaced `serialize`/`deserialize` with a `serialization` adapter; Keyv 5 has no such accessor. */
+export function isKeyv6Class(KeyvCtor: KeyvClass<unknown>): boolean {
+  return Object.getOwnPropertyDescriptor(KeyvCtor.prototype, 'serialization') !== undefined
+}
+
+/**
+ * A ready Keyv over Keyshard: the cache is connected (or the promise rejects with the connection error) and
+ * the store is Keyv's own, so cache-manager and `@nestjs/cache-manager` use it as-is. With CacheOptions the
+ * store owns the cache and `keyv.disconnect()` closes it; with a Cache or Namespace the caller keeps it.
+ */
+export async function createKeyv(source?: KeyshardStoreSource, options?: CreateKeyvOptions): Promise<Keyv>
+export async function createKeyv<K>(
+  source: KeyshardStoreSource | undefined,
+  options: CreateKeyvOptions | undefined,
+  KeyvCtor: KeyvClass<K>,
+): Promise<K>
+export async function createKeyv(
+  source?: KeyshardStoreSource,
+  options: CreateKeyvOptions = {},
+  KeyvCtor: KeyvClass<unknown> = Keyv,
+): Promise<unknown> {
+  const { keyv: keyvOptions, ...storeOptions } = options
+  const store = isKeyv6Class(KeyvCtor)
+    ? new KeyshardStoreV6(source, storeOptions)
+    : new KeyshardStore(source, storeOptions)
+  try {
+    await store.ready()
+  } catch (error) {
+    await store.disconnect()
+    throw error
+  }
+  return new KeyvCtor({ ...keyvOptions, store })
+}

@@ -1,0 +1,269 @@
+import { EventEmitter } from 'node:events'
+import {
+  type Cache,
+  type CacheEventMap,
+  type CacheOptions,
+  createCache,
+  type Encoder,
+  KeyshardError,
+  type Namespace,
+  rawStringEncoder,
+} from '@keyshard/core'
+
+/** The Keyshard namespace used when Keyv gives the store none. */
+export const DEFAULT_NAMESPACE = 'keyv'
+
+/** What a store is built on: an existing cache (shared, never closed by the store), one namespace, or options. */
+export type KeyshardStoreSource = Cache | Namespace<unknown> | CacheOptions
+
+export interface KeyshardStoreOptions {
+  /**
+   * The Keyshard namespace before Keyv assigns one. Keyv overwrites it with its own `namespace` option
+   * (Keyv's default is `'keyv'`), so this matters only for a store used without Keyv.
+   * @default 'keyv'
+   */
+  namespace?: string
+  /**
+   * How values are stored. Keyv serializes values to strings itself, so the default stores Keyv's string as
+   * its exact UTF-8 bytes. Pass a rich encoder (e.g. `richJsonEncoder`) only if you turned Keyv's
+   * serialization off and hand the store objects.
+   * @default rawStringEncoder
+   */
+  encoder?: Encoder
+}
+
+type Source =
+  | { kind: 'cache'; cache: Cache }
+  | { kind: 'namespace'; namespace: Namespace<unknown> }
+  | { kind: 'options'; options: CacheOptions }
+
+function classify(source: KeyshardStoreSource | undefined): Source {
+  // Duck-typed rather than instanceof: the core may be loaded twice (src and dist) in one process.
+  if (
+    source !== undefined &&
+    typeof (source as Cache).namespace === 'function' &&
+    typeof (source as Cache).close === 'function'
+  ) {
+    return { kind: 'cache', cache: source as Cache }
+  }
+  if (
+    source !== undefined &&
+    typeof (source as Namespace).fullKey === 'function' &&
+    typeof (source as Namespace).deletePattern === 'function'
+  ) {
+    return { kind: 'namespace', namespace: source as Namespace<unknown> }
+  }
+  return { kind: 'options', options: (source ?? {}) as CacheOptions }
+}
+
+/**
+ * The part shared by the Keyv 5 and Keyv 6 stores: mapping Keyv's namespace and keys onto one Keyshard
+ * namespace, owning (or not) the cache, and forwarding the cache's error events.
+ */
+export abstract class KeyshardStoreBase extends EventEmitter {
+  /** Keyv 5 wires `iterator` only for stores whose `opts.dialect` it knows; Keyshard speaks the Redis protocol. */
+  readonly opts: { dialect: 'redis'; url: string }
+  readonly #encoder: Encoder
+  readonly #pinned: Namespace<unknown> | undefined
+  readonly #owned: boolean
+  #cache: Cache | undefined
+  #connecting: Promise<Cache> | undefined
+  #namespaceName: string
+  #keyvNamespace: string | undefined
+  #view: Namespace<unknown> | undefined
+  #disconnected = false
+  readonly #forwardError = (payload: CacheEventMap['error']): void => {
+    // The cache is shared by every namespace; only this store's errors (or connection-wide ones) belong here.
+    if (payload.namespace !== undefined && payload.namespace !== this.#namespaceName) return
+    this.#emitError(payload.error)
+  }
+
+  constructor(source?: KeyshardStoreSource, options: KeyshardStoreOptions = {}) {
+    super()
+    this.#encoder = options.encoder ?? rawStringEncoder
+    this.#namespaceName = options.namespace ?? DEFAULT_NAMESPACE
+    const kind = classify(source)
+    this.opts = { dialect: 'redis', url: 'keyshard://' }
+    if (kind.kind === 'namespace') {
+      this.#pinned = kind.namespace
+      this.#namespaceName = kind.namespace.name
+      this.#owned = false
+    } else if (kind.kind === 'cache') {
+      this.#owned = false
+      this.#attach(kind.cache)
+    } else {
+      this.#owned = true
+      this.#connecting = createCache(kind.options).then(
+        (cache) => {
+          if (this.#disconnected) {
+            void cache.close()
+            throw new KeyshardError(
+              'ERR_CLOSED',
+              'The Keyv store was disconnected before its cache connected',
+            )
+          }
+          this.#attach(cache)
+          return cache
+        },
+        (error: unknown) => {
+          this.#emitError(error)
+          throw error
+        },
+      )
+      // The rejection is reported as an 'error' event and again by every call; it must not be unhandled.
+      this.#connecting.catch(() => {})
+    }
+  }
+
+  /**
+   * The Keyv namespace. Keyv sets it when the store is attached; the store then reads and writes the Keyshard
+   * namespace of the same name, so Valkey keys are exactly `<prefix><namespace>:<key>`. A store built on a
+   * Namespace keeps that namespace whatever Keyv says.
+   */
+  get namespace(): string | undefined {
+    return this.#keyvNamespace
+  }
+
+  set namespace(value: string | undefined) {
+    this.#keyvNamespace = value === '' ? undefined : value
+    if (this.#pinned !== undefined) return
+    const next = this.#keyvNamespace ?? DEFAULT_NAMESPACE
+    if (next !== this.#namespaceName) {
+      this.#namespaceName = next
+      this.#view = undefined
+    }
+  }
+
+  /** The Keyshard cache behind this store, once connected (undefined for a store built on a Namespace). */
+  get cache(): Cache | undefined {
+    return this.#cache
+  }
+
+  /** Resolves once the cache this store owns is connected; rejects with the connection error. */
+  async ready(): Promise<void> {
+    await this.view()
+  }
+
+  /** Deletes every key of this store's namespace, on every master, and nothing else. */
+  async clear(): Promise<void> {
+    await (await this.view()).clear()
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return (await this.view()).delete(this.userKey(key))
+  }
+
+  async has(key: string): Promise<boolean> {
+    return (await this.view()).has(this.userKey(key))
+  }
+
+  async hasMany(keys: string[]): Promise<boolean[]> {
+    return (await this.view()).hasMany(keys.map((k) => this.userKey(k)))
+  }
+
+  async get<Value>(key: string): Promise<Value | undefined> {
+    return (await (await this.view()).get(this.userKey(key))) as Value | undefined
+  }
+
+  async getMany<Value>(keys: string[]): Promise<Array<Value | undefined>> {
+    return (await (await this.view()).getMany(keys.map((k) => this.userKey(k)))) as Array<Value | undefined>
+  }
+
+  /** Stops forwarding errors and, when the store created its cache, closes the connection. Idempotent. */
+  async disconnect(): Promise<void> {
+    if (this.#disconnected) return
+    this.#disconnected = true
+    this.#cache?.off('error', this.#forwardError)
+    if (!this.#owned) return
+    const cache = this.#cache ?? (await this.#connecting?.catch(() => undefined))
+    await cache?.close()
+  }
+
+  /** The Keyshard namespace for the current Keyv namespace. */
+  protected async view(): Promise<Namespace<unknown>> {
+    if (this.#pinned !== undefined) return this.#pinned
+    if (this.#view !== undefined) return this.#view
+    if (this.#disconnected && this.#owned) {
+      throw new KeyshardError('ERR_CLOSED', 'This Keyv store was disconnected; create a new one')
+    }
+    const cache = this.#cache ?? (await (this.#connecting as Promise<Cache>))
+    const name = this.#namespaceName
+    // Keyv semantics: no ttl means no expiry, so the cache's default TTL must not apply.
+    const view = cache.namespace<unknown>(name, { defaultTtl: null, encoder: this.#encoder })
+    if (name === this.#namespaceName) this.#view = view
+    return view
+  }
+
+  /** Keyv 5 prefixes keys with `<namespace>:`; the Keyshard namespace already carries it, so it is dropped once. */
+  protected userKey(key: string): string {
+    const ns = this.#keyvNamespace
+    if (
+      ns !== undefined &&
+      typeof key === 'string' &&
+      key.startsWith(`${ns}:`) &&
+      key.length > ns.length + 1
+    ) {
+      return key.slice(ns.length + 1)
+    }
+    return key
+  }
+
+  /** Every [user key, stored value] of the namespace, one SCAN page (on every master) and one getMany at a time. */
+  protected async *entries(): AsyncGenerator<[string, unknown], void> {
+    const view = await this.view()
+    let cursor: string | undefined
+    do {
+      const page = await view.keys({ count: 250, ...(cursor === undefined ? {} : { cursor }) })
+      cursor = page.cursor
+      if (page.keys.length === 0) continue
+      const values = await view.getMany(page.keys)
+      for (let i = 0; i < page.keys.length; i++) {
+        const value = values[i]
+        if (value !== undefined) yield [page.keys[i] as string, value]
+      }
+    } while (cursor !== undefined)
+  }
+
+  #attach(cache: Cache): void {
+    this.#cache = cache
+    cache.on('error', this.#forwardError)
+  }
+
+  #emitError(error: unknown): void {
+    // An EventEmitter throws an unheard 'error'; a store used without Keyv must not crash its process.
+    if (this.listenerCount('error') > 0) this.emit('error', error)
+  }
+}
+
+/** Keyv 5 storage adapter (`KeyvStoreAdapter`): relative TTLs in ms, keys prefixed by Keyv. */
+export class KeyshardStore extends KeyshardStoreBase {
+  /** @param ttl milliseconds from now; absent or not positive means no expiry (Keyv's meaning). */
+  async set(key: string, value: unknown, ttl?: number): Promise<void> {
+    await (await this.view()).set(this.userKey(key), value, { ttl: relativeTtl(ttl) })
+  }
+
+  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void> {
+    await (await this.view()).setMany(
+      entries.map((e) => ({ key: this.userKey(e.key), value: e.value, ttl: relativeTtl(e.ttl) })),
+    )
+  }
+
+  /** Keyv 5 expects one boolean: whether every key existed. */
+  async deleteMany(keys: string[]): Promise<boolean> {
+    const existed = await (await this.view()).deleteMany(keys.map((k) => this.userKey(k)))
+    return existed.length > 0 && existed.every(Boolean)
+  }
+
+  /** Keyv 5 filters by `key.includes(namespace)` and strips `<namespace>:`, so keys are yielded Keyv-prefixed. */
+  async *iterator<Value>(_namespace?: string): AsyncGenerator<[string, Value], void> {
+    const ns = this.namespace
+    for await (const [key, value] of this.entries())
+      yield [ns === undefined ? key : `${ns}:${key}`, value as Value]
+  }
+}
+
+/** Keyv TTLs are milliseconds; the core refuses sub-millisecond ones, so fractions round up. */
+export function relativeTtl(ttl: number | undefined): number | null {
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) return null
+  return Math.max(1, Math.ceil(ttl))
+}

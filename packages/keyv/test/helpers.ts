@@ -1,0 +1,29 @@
+import { type Cache, type CacheOptions, createCache } from '@keyshard/core'
+import { getTestServers } from '@keyshard/testkit'
+
+export type Topology = 'memory' | 'single' | 'cluster'
+
+/** Options for a cache on one of the servers the testkit shares with every test file of this run. */
+export function cacheOptions(topology: Topology, extra: CacheOptions = {}): CacheOptions {
+  if (topology === 'memory') return { fromEnv: false, mode: 'memory', ...extra }
+  const servers = getTestServers()
+  if (topology === 'single')
+    return { fromEnv: false, mode: 'single', addresses: [servers.standalone.address], ...extra }
+  return { fromEnv: false, mode: 'cluster', addresses: servers.cluster.seeds, ...extra }
+}
+
+export function connect(topology: Topology, extra: CacheOptions = {}): Promise<Cache> {
+  return createCache(cacheOptions(topology, extra))
+}
+
+/** Every raw key matching a glob, across every master, read below the namespace layer. */
+export async function rawKeys(cache: Cache, match: string): Promise<string[]> {
+  const keys: string[] = []
+  let cursor = '0'
+  do {
+    const page = await cache.store.scan(match, cursor, 500, { timeoutMs: 10_000 })
+    keys.push(...page.keys)
+    cursor = page.cursor
+  } while (cursor !== '0')
+  return keys.sort()
+}

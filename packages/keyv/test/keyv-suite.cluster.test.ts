@@ -1,0 +1,6 @@
+import { describe } from 'vitest'
+import { keyvCompliance } from './keyv-compliance.js'
+
+describe('@keyv/test-suite over the cluster store', () => {
+  keyvCompliance('cluster')
+})
