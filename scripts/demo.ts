@@ -26,16 +26,24 @@ async function freePort(): Promise<number> {
   })
 }
 
-async function startInfrastructure(): Promise<{ cache: Cache; cluster?: TestCluster; env: Record<string, string> }> {
+async function startInfrastructure(): Promise<{
+  cache: Cache
+  cluster?: TestCluster
+  env: Record<string, string>
+}> {
   try {
     const binary = findServerBinary()
-    console.log(`Starting a 3-master/3-replica cluster with ${binary.path} (${binary.flavor} ${binary.version}) …`)
+    console.log(
+      `Starting a 3-master/3-replica cluster with ${binary.path} (${binary.flavor} ${binary.version}) …`,
+    )
     const cluster = await startCluster({ masters: 3, replicasPerMaster: 1 })
     const cache = await createCache({ fromEnv: false, mode: 'cluster', addresses: cluster.seeds })
     return { cache, cluster, env: { CACHE_MODE: 'cluster', CACHE_ADDRS: cluster.seeds.join(',') } }
   } catch (error) {
     console.log(`No Valkey/Redis server could be started (${(error as Error).message.split('\n')[0]}).`)
-    console.log('Using the in-process memory store instead: same semantics, no cluster, nothing shared between apps.')
+    console.log(
+      'Using the in-process memory store instead: same semantics, no cluster, nothing shared between apps.',
+    )
     const cache = await createCache({ fromEnv: false, mode: 'memory' })
     return { cache, env: { CACHE_MODE: 'memory' } }
   }
@@ -45,25 +53,37 @@ async function tour(cache: Cache): Promise<void> {
   const products = cache.namespace<{ name: string; price: number }>('demo-products')
   const keys = Array.from({ length: 9 }, (_, i) => `product:${i + 1}`)
   await products.setMany(
-    keys.map((key, i) => ({ key, value: { name: `Product ${i + 1}`, price: 10 + i }, tags: ['catalog', `shelf:${i % 3}`] })),
+    keys.map((key, i) => ({
+      key,
+      value: { name: `Product ${i + 1}`, price: 10 + i },
+      tags: ['catalog', `shelf:${i % 3}`],
+    })),
   )
   const health = await cache.health()
   const owner = (full: string) => {
     const slot = calculateSlot(full)
-    const node = health.nodes.find((n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b))
+    const node = health.nodes.find(
+      (n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b),
+    )
     return `${node?.address ?? 'memory'} (slot ${slot})`
   }
   console.log('\nWrote 9 products tagged "catalog"; each key lives on the shard that owns its slot:')
   const values = await products.getMany(keys)
   keys.forEach((key, i) => {
-    console.log(`  ${key.padEnd(11)} -> ${JSON.stringify(values[i])}  served by ${owner(products.fullKey(key))}`)
+    console.log(
+      `  ${key.padEnd(11)} -> ${JSON.stringify(values[i])}  served by ${owner(products.fullKey(key))}`,
+    )
   })
   await products.invalidateTag('shelf:1')
   const afterShelf = await products.getMany(keys)
-  console.log(`\ninvalidateTag('shelf:1') -> misses: ${keys.filter((_, i) => afterShelf[i] === undefined).join(', ')}`)
+  console.log(
+    `\ninvalidateTag('shelf:1') -> misses: ${keys.filter((_, i) => afterShelf[i] === undefined).join(', ')}`,
+  )
   await products.invalidateTag('catalog')
   const afterAll = await products.getMany(keys)
-  console.log(`invalidateTag('catalog') -> ${afterAll.filter((v) => v === undefined).length}/9 misses, across every shard`)
+  console.log(
+    `invalidateTag('catalog') -> ${afterAll.filter((v) => v === undefined).length}/9 misses, across every shard`,
+  )
   await products.clear()
 }
 
@@ -79,7 +99,10 @@ async function startApps(env: Record<string, string>): Promise<RunningApp[]> {
   for (const name of existsSync(appsDir) ? readdirSync(appsDir) : []) {
     const pkgPath = join(appsDir, name, 'package.json')
     if (!existsSync(pkgPath)) continue
-    const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { scripts?: Record<string, string>; keyshardDemo?: boolean }
+    const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as {
+      scripts?: Record<string, string>
+      keyshardDemo?: boolean
+    }
     if (!pkg.keyshardDemo || !pkg.scripts?.start) continue
     const port = await freePort()
     const child = spawn('npx', ['-y', 'pnpm@10.34.8', '--silent', 'run', 'start'], {

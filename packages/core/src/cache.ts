@@ -99,7 +99,8 @@ export class Cache {
       transformers: options.transformers ?? this.options.transformers,
       maxValueBytes: this.options.maxValueBytes,
     })
-    const defaultTtlMs = options.defaultTtl === undefined ? this.options.defaultTtlMs : resolveTtl(options.defaultTtl, null)
+    const defaultTtlMs =
+      options.defaultTtl === undefined ? this.options.defaultTtlMs : resolveTtl(options.defaultTtl, null)
     return new Namespace<T>(name, this.#ctx, codec, defaultTtlMs)
   }
 
@@ -123,7 +124,7 @@ export class Cache {
     if (!this.options.allowUnsafeFlush) {
       throw new KeyshardError(
         'ERR_UNSAFE_FLUSH',
-        'flushAll() deletes every key on every master, including other applications\' keys. Use namespace.clear(), or create the cache with allowUnsafeFlush: true if you really mean it.',
+        "flushAll() deletes every key on every master, including other applications' keys. Use namespace.clear(), or create the cache with allowUnsafeFlush: true if you really mean it.",
       )
     }
     await this.store.flushAll({ timeoutMs: this.options.timeouts.flushMs })
@@ -153,19 +154,23 @@ export class Cache {
  */
 export async function createCache(options: CacheOptions = {}): Promise<Cache> {
   const resolved = resolveCacheOptions(options)
-  const store = resolved.store ?? (resolved.mode === 'memory' ? new MemoryStore(resolved.memory) : await connectValkeyStore({
-    mode: resolved.mode,
-    seeds: resolved.seeds,
-    ...(resolved.username === undefined ? {} : { username: resolved.username }),
-    ...(resolved.password === undefined ? {} : { password: resolved.password }),
-    ...(resolved.tls === undefined ? {} : { tls: resolved.tls }),
-    clientName: resolved.clientName,
-    readFrom: resolved.readFrom,
-    autoPipelining: resolved.autoPipelining,
-    maxRetries: resolved.maxRetries,
-    dialTimeoutMs: resolved.dialTimeoutMs,
-    offlineQueueLimit: resolved.offlineQueueLimit,
-  }))
+  const store =
+    resolved.store ??
+    (resolved.mode === 'memory'
+      ? new MemoryStore(resolved.memory)
+      : await connectValkeyStore({
+          mode: resolved.mode,
+          seeds: resolved.seeds,
+          ...(resolved.username === undefined ? {} : { username: resolved.username }),
+          ...(resolved.password === undefined ? {} : { password: resolved.password }),
+          ...(resolved.tls === undefined ? {} : { tls: resolved.tls }),
+          clientName: resolved.clientName,
+          readFrom: resolved.readFrom,
+          autoPipelining: resolved.autoPipelining,
+          maxRetries: resolved.maxRetries,
+          dialTimeoutMs: resolved.dialTimeoutMs,
+          offlineQueueLimit: resolved.offlineQueueLimit,
+        }))
   const cache = new Cache(store, resolved, options.store === undefined, options)
   await cache.ready()
   return cache

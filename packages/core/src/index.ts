@@ -5,7 +5,12 @@ export { compression } from './encoders/compression.js'
 export { msgpackEncoder } from './encoders/msgpack.js'
 export { rawBufferEncoder, rawStringEncoder } from './encoders/raw.js'
 export { richJsonEncoder } from './encoders/rich-json.js'
-export { isKeyshardError, KeyshardError, type KeyshardErrorCode, type KeyshardErrorOptions } from './errors.js'
+export {
+  isKeyshardError,
+  KeyshardError,
+  type KeyshardErrorCode,
+  type KeyshardErrorOptions,
+} from './errors.js'
 export type { CacheEventMap, CacheEventName, CacheListener, CacheTier } from './events.js'
 export { type ComputeOptions, Namespace } from './namespace.js'
 export type { CacheStats, LatencySummary } from './observability/stats.js'

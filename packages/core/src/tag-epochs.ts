@@ -53,9 +53,13 @@ export class TagEpochs {
     const unique = new Set<string>()
     for (const tag of tags) {
       if (typeof tag !== 'string' || tag.length === 0) {
-        throw new KeyshardError('ERR_KEY', `Invalid tag ${JSON.stringify(tag)}: tags must be non-empty strings`, {
-          details: { tag },
-        })
+        throw new KeyshardError(
+          'ERR_KEY',
+          `Invalid tag ${JSON.stringify(tag)}: tags must be non-empty strings`,
+          {
+            details: { tag },
+          },
+        )
       }
       if (Buffer.byteLength(tag) > TagEpochs.MAX_TAG_BYTES) {
         throw new KeyshardError('ERR_KEY', `A tag is longer than ${TagEpochs.MAX_TAG_BYTES} bytes`, {
@@ -71,7 +75,12 @@ export class TagEpochs {
    * The current epoch of each tag, creating missing ones, and keeping each alive for at least `entryTtlMs`
    * plus the margin (`null`: as long as the entry, i.e. no expiry).
    */
-  async ensure(namespace: string, tags: readonly string[], entryTtlMs: number | null, timeoutMs: number): Promise<TagEpoch[]> {
+  async ensure(
+    namespace: string,
+    tags: readonly string[],
+    entryTtlMs: number | null,
+    timeoutMs: number,
+  ): Promise<TagEpoch[]> {
     if (tags.length === 0) return []
     const keys = tags.map((tag) => this.epochKey(namespace, tag))
     const candidates = tags.map(() => randomBytes(9).toString('base64url'))
@@ -84,7 +93,11 @@ export class TagEpochs {
    * Which of the given tag lists are still current. All distinct epoch keys are read in one batch, so a read of
    * many entries with many tags costs one extra round trip per node.
    */
-  async areCurrent(namespace: string, lists: ReadonlyArray<readonly TagEpoch[]>, timeoutMs: number): Promise<boolean[]> {
+  async areCurrent(
+    namespace: string,
+    lists: ReadonlyArray<readonly TagEpoch[]>,
+    timeoutMs: number,
+  ): Promise<boolean[]> {
     const distinct = new Map<string, number>()
     const keys: string[] = []
     for (const list of lists) {
@@ -99,7 +112,9 @@ export class TagEpochs {
     if (keys.length === 0) return lists.map(() => true)
     const current = await this.#store.readEpochs(keys, { timeoutMs })
     return lists.map((list) =>
-      list.every(({ tag, epoch }) => current[distinct.get(this.epochKey(namespace, tag)) as number] === epoch),
+      list.every(
+        ({ tag, epoch }) => current[distinct.get(this.epochKey(namespace, tag)) as number] === epoch,
+      ),
     )
   }
 

@@ -46,7 +46,9 @@ async function mastersOf(cache: Cache, fullKeys: string[]): Promise<Set<string>>
   const owners = new Set<string>()
   for (const key of fullKeys) {
     const slot = calculateSlot(key)
-    const owner = health.nodes.find((n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b))
+    const owner = health.nodes.find(
+      (n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b),
+    )
     if (owner) owners.add(owner.address)
   }
   return owners
@@ -149,8 +151,12 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         const name = `raw${uid()}`
         const text = cache.namespace<string>(name, { encoder: rawStringEncoder })
         await text.set('greeting', 'hello, wörld')
-        expect(await cache.store.get(text.fullKey('greeting'), { timeoutMs: 2000 })).toEqual(Buffer.from('hello, wörld'))
-        await cache.store.set(text.fullKey('from-go'), Buffer.from('written elsewhere'), null, { timeoutMs: 2000 })
+        expect(await cache.store.get(text.fullKey('greeting'), { timeoutMs: 2000 })).toEqual(
+          Buffer.from('hello, wörld'),
+        )
+        await cache.store.set(text.fullKey('from-go'), Buffer.from('written elsewhere'), null, {
+          timeoutMs: 2000,
+        })
         expect(await text.get('from-go')).toBe('written elsewhere')
         const bytes = cache.namespace<Buffer>(name, { encoder: rawBufferEncoder })
         await bytes.set('bin', Buffer.from([0, 200, 13]))
@@ -165,7 +171,13 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
           await expectCode(ns.set(`k${i}`, bad as unknown), 'ERR_ENCODE')
           await expectCode(ns.set(`t${i}`, bad as unknown, { tags: ['tg'] }), 'ERR_ENCODE')
         }
-        await expectCode(ns.setMany([{ key: 'ok', value: 1 }, { key: 'bad', value: () => 1 }]), 'ERR_ENCODE')
+        await expectCode(
+          ns.setMany([
+            { key: 'ok', value: 1 },
+            { key: 'bad', value: () => 1 },
+          ]),
+          'ERR_ENCODE',
+        )
         expect((await ns.keys()).keys).toEqual([])
       })
 
@@ -184,7 +196,9 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         const errors: KeyshardError[] = []
         cache.on('error', (e) => errors.push(e.error))
         const full = ns.fullKey('corrupt')
-        await cache.store.set(full, Buffer.from([0x00, 0x4b, 0x53, 0x01, 0xff, 0xff]), null, { timeoutMs: 2000 })
+        await cache.store.set(full, Buffer.from([0x00, 0x4b, 0x53, 0x01, 0xff, 0xff]), null, {
+          timeoutMs: 2000,
+        })
         await expect(ns.get('corrupt')).resolves.toBeUndefined()
         expect(errors.map((e) => e.code)).toContain('ERR_DECODE')
         await expect.poll(() => cache.store.get(full, { timeoutMs: 2000 })).toBeNull()
@@ -200,7 +214,14 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         await expectCode(() => ns.set(42 as unknown as string, 1), 'ERR_KEY')
         await expectCode(() => ns.set('x'.repeat(65 * 1024), 1), 'ERR_KEY')
         await expectCode(() => ns.getMany(['ok', '']), 'ERR_KEY')
-        await expectCode(() => ns.setMany([{ key: 'ok', value: 1 }, { key: '', value: 2 }]), 'ERR_KEY')
+        await expectCode(
+          () =>
+            ns.setMany([
+              { key: 'ok', value: 1 },
+              { key: '', value: 2 },
+            ]),
+          'ERR_KEY',
+        )
         expect((await ns.keys()).keys).toEqual([])
       })
 
@@ -218,7 +239,9 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
           { key: '{user:1}:profile', value: 'p' },
           { key: '{user:1}:settings', value: 's' },
         ])
-        expect(calculateSlot(ns.fullKey('{user:1}:profile'))).toBe(calculateSlot(ns.fullKey('{user:1}:settings')))
+        expect(calculateSlot(ns.fullKey('{user:1}:profile'))).toBe(
+          calculateSlot(ns.fullKey('{user:1}:settings')),
+        )
         expect(await ns.getMany(['{user:1}:profile', '{user:1}:settings'])).toEqual(['p', 's'])
       })
     })
@@ -275,9 +298,18 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         const cache = await open()
         const ns = cache.namespace<number>(`tag${uid()}`)
         const keys = Array.from({ length: 60 }, (_, i) => `item:${i}`)
-        await ns.setMany(keys.map((key, i) => ({ key, value: i, tags: i % 2 === 0 ? ['even', 'all'] : ['odd', 'all'] })))
+        await ns.setMany(
+          keys.map((key, i) => ({ key, value: i, tags: i % 2 === 0 ? ['even', 'all'] : ['odd', 'all'] })),
+        )
         if (topology === 'cluster') {
-          expect((await mastersOf(cache, keys.map((k) => ns.fullKey(k)))).size).toBe(3)
+          expect(
+            (
+              await mastersOf(
+                cache,
+                keys.map((k) => ns.fullKey(k)),
+              )
+            ).size,
+          ).toBe(3)
         }
         await ns.invalidateTag('even')
         const after = await ns.getMany(keys)
@@ -349,12 +381,16 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         const cache = await open()
         const ns = cache.namespace(`tagttl${uid()}`)
         await ns.set('k', 1, { ttl: 1000, tags: ['ephemeral'] })
-        const epochKeys = (await cache.store.scan(`${cache.options.prefix}__t:${ns.name}:*`, '0', 1000, { timeoutMs: 2000 })).keys
+        const epochKeys = (
+          await cache.store.scan(`${cache.options.prefix}__t:${ns.name}:*`, '0', 1000, { timeoutMs: 2000 })
+        ).keys
         // The scan may need more pages on a cluster; collect them all.
         const all = new Set(epochKeys)
         let cursor = '0'
         do {
-          const page = await cache.store.scan(`${cache.options.prefix}__t:${ns.name}:*`, cursor, 1000, { timeoutMs: 2000 })
+          const page = await cache.store.scan(`${cache.options.prefix}__t:${ns.name}:*`, cursor, 1000, {
+            timeoutMs: 2000,
+          })
           for (const k of page.keys) all.add(k)
           cursor = page.cursor
         } while (cursor !== '0')
@@ -379,7 +415,15 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         const ns = cache.namespace<string>(`bulk${uid()}`)
         const keys = Array.from({ length: 300 }, (_, i) => `k${i}`)
         await ns.setMany(keys.filter((_, i) => i % 3 !== 0).map((key) => ({ key, value: `v:${key}` })))
-        if (topology === 'cluster') expect((await mastersOf(cache, keys.map((k) => ns.fullKey(k)))).size).toBe(3)
+        if (topology === 'cluster')
+          expect(
+            (
+              await mastersOf(
+                cache,
+                keys.map((k) => ns.fullKey(k)),
+              )
+            ).size,
+          ).toBe(3)
         const values = await ns.getMany(keys)
         values.forEach((v, i) => {
           expect(v).toBe(i % 3 === 0 ? undefined : `v:k${i}`)
@@ -473,7 +517,8 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         const users = cache.namespace(`${base}users`)
         const star = cache.namespace(`${base}user*`)
         const keys = Array.from({ length: 90 }, (_, i) => `k${i}`)
-        for (const ns of [user, users, star]) await ns.setMany(keys.map((key) => ({ key, value: 1, tags: ['t'] })))
+        for (const ns of [user, users, star])
+          await ns.setMany(keys.map((key) => ({ key, value: 1, tags: ['t'] })))
         expect(await user.clear()).toBe(90)
         expect((await user.getMany(keys)).every((v) => v === undefined)).toBe(true)
         expect((await users.getMany(keys)).every((v) => v === 1)).toBe(true)

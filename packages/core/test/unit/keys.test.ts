@@ -102,12 +102,21 @@ describe('validateNamespace', () => {
     }
   })
 
-  it.each([['{users}'], ['a{b'], ['a}b'], ['a:b'], ['users:'], ['__t'], ['__'], [''], [42], [null], ['x'.repeat(257)]])(
-    'refuses %j with ERR_CONFIG',
-    (name) => {
-      expect(codeOf(() => validateNamespace(name))).toBe('ERR_CONFIG')
-    },
-  )
+  it.each([
+    ['{users}'],
+    ['a{b'],
+    ['a}b'],
+    ['a:b'],
+    ['users:'],
+    ['__t'],
+    ['__'],
+    [''],
+    [42],
+    [null],
+    ['x'.repeat(257)],
+  ])('refuses %j with ERR_CONFIG', (name) => {
+    expect(codeOf(() => validateNamespace(name))).toBe('ERR_CONFIG')
+  })
 })
 
 describe('validatePrefix', () => {
