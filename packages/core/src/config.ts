@@ -188,11 +188,11 @@ export function readEnvironment(env: Record<string, string | undefined> = proces
   if (maxRetries !== undefined)
     out.maxRetries = parseInteger(maxRetries.trim(), 0, { variable: 'CACHE_MAX_RETRIES' })
   const dial = get('CACHE_DIAL_TIMEOUT')
-  if (dial !== undefined) out.dialTimeoutMs = parseDurationFrom(dial, { variable: 'CACHE_DIAL_TIMEOUT' })
+  if (dial !== undefined) out.dialTimeoutMs = parseTimeoutFrom(dial, { variable: 'CACHE_DIAL_TIMEOUT' })
   const read = get('CACHE_READ_TIMEOUT')
-  if (read !== undefined) out.readTimeoutMs = parseDurationFrom(read, { variable: 'CACHE_READ_TIMEOUT' })
+  if (read !== undefined) out.readTimeoutMs = parseTimeoutFrom(read, { variable: 'CACHE_READ_TIMEOUT' })
   const write = get('CACHE_WRITE_TIMEOUT')
-  if (write !== undefined) out.writeTimeoutMs = parseDurationFrom(write, { variable: 'CACHE_WRITE_TIMEOUT' })
+  if (write !== undefined) out.writeTimeoutMs = parseTimeoutFrom(write, { variable: 'CACHE_WRITE_TIMEOUT' })
   return out
 }
 
@@ -498,6 +498,16 @@ function parseDurationFrom(value: Duration, source: Source): number {
   }
 }
 
+/** Node's timers fire at once for delays above 2^31-1 ms, which would turn a long timeout into an instant one. */
+const MAX_TIMER_MS = 2_147_483_647
+
+function parseTimeoutFrom(value: Duration, source: Source): number {
+  const ms = parseDurationFrom(value, source)
+  if (ms > MAX_TIMER_MS)
+    throw configError(source, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${ms}`)
+  return ms
+}
+
 function parseCaCert(text: string, source: Source): string {
   const compact = text.replace(/\s+/g, '')
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(compact)) throw configError(source, 'is not valid base64')
@@ -550,7 +560,7 @@ function optionalDuration(value: unknown, option: string): number | undefined {
       `must be milliseconds or a duration string such as '5s', got ${typeof value}`,
     )
   }
-  return parseDurationFrom(value, { option })
+  return parseTimeoutFrom(value, { option })
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], option: string): T | undefined {

@@ -260,6 +260,16 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Test
         (v) => parseNodes(String(v)).filter((r) => r.flags.includes('slave')).length === replicas.length,
       )
     })
+    if (replicas.length > 0) {
+      // Redis 7 leaves a replica out of CLUSTER SLOTS while its replication offset is 0, so a client reading
+      // the topology of a fresh cluster would see no replicas at all. FLUSHALL on the still-empty masters is
+      // the one write that needs no key in their slots and advances every replica's offset.
+      await Promise.all(masters.map((m) => m.call('FLUSHALL')))
+      await waitFor('every node to advertise the replicas in CLUSTER SLOTS', timeoutMs, async () => {
+        const views = await Promise.all(nodes.map((n) => n.call('CLUSTER', 'SLOTS') as Promise<unknown[][]>))
+        return views.every((ranges) => ranges.every((range) => range.length >= 3 + replicasPerMaster))
+      })
+    }
     return cluster
   } catch (err) {
     await cluster.stop()

@@ -43,6 +43,12 @@ describe('startCluster (own 3×1 cluster)', () => {
       const info = await withQuickClient({ port: n.port }, (c) => c.cluster('INFO'))
       expect(String(info)).toContain('cluster_state:ok')
       expect(await withQuickClient({ port: n.port }, (c) => c.call('CLUSTER', 'MYID'))).toBe(n.id)
+      // Clients with replica reads learn replicas from CLUSTER SLOTS: each range lists its master and a replica.
+      const ranges = (await withQuickClient({ port: n.port }, (c) =>
+        c.call('CLUSTER', 'SLOTS'),
+      )) as unknown[][]
+      expect(ranges).toHaveLength(3)
+      for (const range of ranges) expect(range.length).toBe(4)
     }
   })
 

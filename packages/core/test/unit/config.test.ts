@@ -151,6 +151,7 @@ describe('environment variables', () => {
     ['CACHE_DIAL_TIMEOUT', '0', /at least 1 millisecond/],
     ['CACHE_READ_TIMEOUT', '-1s', /duration/],
     ['CACHE_WRITE_TIMEOUT', '5 minutes', /duration/],
+    ['CACHE_READ_TIMEOUT', '25d', /at most 2147483647 ms/],
   ])('%s=%j is an ERR_CONFIG naming the variable', (variable, value, problem) => {
     const env: Record<string, string> = { [variable]: value }
     if (variable !== 'CACHE_ADDRS') env.CACHE_ADDRS = 'h:1'
@@ -415,6 +416,8 @@ describe('explicit options', () => {
     ['maxValueBytes', { maxValueBytes: 2 ** 30 }],
     ['maxComputeRetries', { maxComputeRetries: -1 }],
     ['timeouts.bulk', { timeouts: { bulk: Number.NaN } }],
+    ['timeouts.flush', { timeouts: { flush: 2 ** 31 } }],
+    ['dialTimeout', { dialTimeout: '30d' }],
     ['onError', { onError: 'ignore' as never }],
     ['allowUnsafeFlush', { allowUnsafeFlush: 1 as never }],
     ['memory.maxEntries', { memory: { maxEntries: 0 } }],
