@@ -36,7 +36,7 @@ export interface Envelope {
   /** 0 when absent. */
   staleUntil: number
   /** Names in the order they were applied; revert in reverse. */
-  transformers: string[]
+  transformers: readonly string[]
   payload: Buffer
 }
 

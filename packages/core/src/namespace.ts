@@ -258,14 +258,15 @@ export class Namespace<T = unknown> {
         value: entry.value,
         ttlMs: resolveTtl(entry.ttl, this.#defaultTtlMs),
         tags: TagEpochs.validateTags(entry.tags),
+        // Prepared before any tag epoch is touched, so one unencodable value writes nothing at all.
+        encoded: this.#codec.prepare(entry.value),
       }
     })
-    for (const p of prepared) this.#codec.check(p.value)
     const timeoutMs = this.#ctx.timeouts.bulkMs
     const epochs = await this.#ensureEpochsFor(prepared, timeoutMs)
     const writes = prepared.map((p) => ({
       key: p.full,
-      value: this.#codec.encode(p.value, {
+      value: this.#codec.seal(p.encoded, {
         tags: p.tags.map((tag) => ({ tag, epoch: epochs.get(tag) as string })),
       }),
       ttlMs: p.ttlMs,
@@ -479,28 +480,38 @@ export class Namespace<T = unknown> {
     raws: ReadonlyArray<Buffer | null>,
     timeoutMs: number,
   ): Promise<Array<StoredEntry<T> | undefined>> {
-    const entries: Array<StoredEntry<T> | undefined> = raws.map((raw, i) => {
-      if (raw === null) return undefined
+    const entries = new Array<StoredEntry<T> | undefined>(raws.length).fill(undefined)
+    let tagged = 0
+    for (let i = 0; i < raws.length; i++) {
+      const raw = raws[i]
+      if (raw === null || raw === undefined) continue
       try {
         const decoded = this.#codec.decode(raw)
-        return { ...decoded, value: decoded.value as T, raw }
+        entries[i] = {
+          value: decoded.value as T,
+          raw,
+          tags: decoded.tags,
+          expiresAt: decoded.expiresAt,
+          staleUntil: decoded.staleUntil,
+        }
+        if (decoded.tags.length > 0) tagged++
       } catch (error) {
         this.#dropUndecodable(keys[i] as string, fulls[i] as string, raw, error)
-        return undefined
       }
-    })
-    const tagged = entries.filter((e): e is StoredEntry<T> => e !== undefined && e.tags.length > 0)
-    if (tagged.length === 0) return entries
+    }
+    if (tagged === 0) return entries
+    const checked = entries.flatMap((e, i) => (e !== undefined && e.tags.length > 0 ? [i] : []))
     const current = await this.#ctx.epochs.areCurrent(
       this.name,
-      tagged.map((e) => e.tags),
+      checked.map((i) => (entries[i] as StoredEntry<T>).tags),
       timeoutMs,
     )
-    const stale = new Set(tagged.filter((_, i) => !current[i]))
-    return entries.map((e) => (e !== undefined && stale.has(e) ? undefined : e))
+    checked.forEach((entryIndex, i) => {
+      if (!current[i]) entries[entryIndex] = undefined
+    })
+    return entries
   }
 
-  /** An unreadable value is reported, treated as a miss and removed — only if nobody replaced it meanwhile. */
   #dropUndecodable(key: string, full: string, raw: Buffer, error: unknown): void {
     const err =
       error instanceof KeyshardError
@@ -564,18 +575,18 @@ export class Namespace<T = unknown> {
     timeoutMs: number,
     keepExpiry = false,
   ): Promise<number> {
-    this.#codec.check(value)
+    const encoded = this.#codec.prepare(value)
     const physicalMs = ttlMs === null ? null : ttlMs + graceMs
     const epochs = await this.#ctx.epochs.ensure(this.name, tags, physicalMs, timeoutMs)
     const now = Date.now()
     const bytes =
       (graceMs > 0 || keepExpiry) && ttlMs !== null
-        ? this.#codec.encode(value, {
+        ? this.#codec.seal(encoded, {
             tags: epochs,
             expiresAt: now + ttlMs,
             staleUntil: now + ttlMs + graceMs,
           })
-        : this.#codec.encode(value, { tags: epochs })
+        : this.#codec.seal(encoded, { tags: epochs })
     await this.#ctx.store.set(full, bytes, physicalMs, { timeoutMs })
     this.#ctx.l1?.invalidateKeys(this.name, [full])
     this.#ctx.events.emit('set', { namespace: this.name, key })
@@ -583,10 +594,11 @@ export class Namespace<T = unknown> {
   }
 
   async #encode(value: T, tags: string[], ttlMs: number | null, timeoutMs: number): Promise<Buffer> {
-    // Encoding is checked before the epochs are touched, so an unencodable value writes nothing at all.
-    this.#codec.check(value)
+    // Encoded before the epochs are touched, so an unencodable value writes nothing at all.
+    const encoded = this.#codec.prepare(value)
+    if (tags.length === 0) return this.#codec.seal(encoded, { tags: [] })
     const epochs = await this.#ctx.epochs.ensure(this.name, tags, ttlMs, timeoutMs)
-    return this.#codec.encode(value, { tags: epochs })
+    return this.#codec.seal(encoded, { tags: epochs })
   }
 
   async #ensureEpochsFor(

@@ -30,6 +30,14 @@ export interface DecodedValue {
 }
 
 const NO_TAGS: TagEpoch[] = []
+const NO_TRANSFORMERS: readonly string[] = []
+
+/** A value encoded and transformed, waiting for its tag epochs and expiry before it is sealed into bytes. */
+export interface PreparedValue {
+  readonly body: Buffer
+  /** Names of the transformers that changed the bytes, in the order applied. */
+  readonly applied: readonly string[]
+}
 
 /**
  * Turns values into stored bytes and back for one namespace: the encoder, then the transformers, then the
@@ -42,9 +50,6 @@ export class ValueCodec {
   readonly maxValueBytes: number
   readonly #transparent: boolean
   readonly #reverters: ReadonlyMap<string, (bytes: Buffer) => Buffer>
-  // The bytes of the last check()ed value, so the encode() that follows it does not encode twice.
-  readonly #checkedObjects = new WeakMap<object, Buffer>()
-  #checkedPrimitive: { value: unknown; bytes: Buffer } | undefined
 
   constructor(options: ValueCodecOptions) {
     this.encoder = options.encoder
@@ -56,18 +61,14 @@ export class ValueCodec {
     this.#reverters = reverters
   }
 
-  /** Throws ERR_ENCODE / ERR_VALUE_TOO_LARGE if `value` cannot be stored; nothing is written either way. */
-  check(value: unknown): void {
-    const bytes = this.#encodePayload(value)
-    if (value !== null && (typeof value === 'object' || typeof value === 'function'))
-      this.#checkedObjects.set(value, bytes)
-    else this.#checkedPrimitive = { value, bytes }
-  }
-
-  encode(value: unknown, metadata: EncodeMetadata): Buffer {
-    const payload = this.#takeChecked(value) ?? this.#encodePayload(value)
-    let body = payload
-    const applied: string[] = []
+  /**
+   * Encodes and transforms `value`, throwing ERR_ENCODE / ERR_VALUE_TOO_LARGE if it cannot be stored. Callers
+   * prepare before they touch any tag state, so a value that cannot be stored writes nothing at all, and the
+   * bytes reflect the value as it was at the call even if the caller mutates it while the write is under way.
+   */
+  prepare(value: unknown): PreparedValue {
+    let body = this.#encodePayload(value)
+    let applied = NO_TRANSFORMERS
     for (const transformer of this.transformers) {
       let out: Buffer | null
       try {
@@ -81,9 +82,15 @@ export class ValueCodec {
       }
       if (out !== null) {
         body = out
-        applied.push(transformer.name)
+        applied = applied === NO_TRANSFORMERS ? [transformer.name] : [...applied, transformer.name]
       }
     }
+    return { body, applied }
+  }
+
+  /** The stored bytes for a prepared value: bare when nothing needs recording, else an envelope. */
+  seal(prepared: PreparedValue, metadata: EncodeMetadata): Buffer {
+    const { body, applied } = prepared
     const expiresAt = metadata.expiresAt ?? 0
     const staleUntil = metadata.staleUntil ?? 0
     const bare = metadata.tags.length === 0 && expiresAt === 0 && staleUntil === 0 && applied.length === 0
@@ -103,6 +110,10 @@ export class ValueCodec {
         cause: error,
       })
     }
+  }
+
+  encode(value: unknown, metadata: EncodeMetadata): Buffer {
+    return this.seal(this.prepare(value), metadata)
   }
 
   decode(bytes: Buffer): DecodedValue {
@@ -189,20 +200,6 @@ export class ValueCodec {
       )
     }
     return bytes
-  }
-
-  #takeChecked(value: unknown): Buffer | undefined {
-    if (value !== null && (typeof value === 'object' || typeof value === 'function')) {
-      const bytes = this.#checkedObjects.get(value)
-      if (bytes !== undefined) this.#checkedObjects.delete(value)
-      return bytes
-    }
-    const checked = this.#checkedPrimitive
-    if (checked !== undefined && Object.is(checked.value, value)) {
-      this.#checkedPrimitive = undefined
-      return checked.bytes
-    }
-    return undefined
   }
 
   #decodePayload(bytes: Buffer): unknown {

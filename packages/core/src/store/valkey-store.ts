@@ -4,6 +4,7 @@ import { SCRIPTS } from './scripts.js'
 import { groupBySlot } from './slot-groups.js'
 import type { NodeHealth, ScanPage, Store, StoreCommandOptions, StoreHealth, StoreSetEntry } from './store.js'
 import type { Subscriber } from './subscriber.js'
+import { InflightCommands } from './inflight-commands.js'
 import { withTimeout } from './with-timeout.js'
 import { toKeyshardError } from './wire-errors.js'
 
@@ -61,8 +62,8 @@ export class ValkeyStore implements Store {
   readonly #pingAddress: (host: string, port: number) => Promise<number>
   #subscriber: Subscriber | undefined
   #offline = 0
-  /** Commands issued and not yet settled, so close() can let them finish before QUIT. */
-  readonly #inflight = new Set<Promise<unknown>>()
+  /** Commands issued and not yet settled: their deadlines, and what close() lets finish before QUIT. */
+  readonly #inflight = new InflightCommands()
   #closing: Promise<void> | undefined
   #hasDelIfEq: Promise<boolean> | undefined
 
@@ -95,25 +96,18 @@ export class ValkeyStore implements Store {
       queued = true
       this.#offline++
     }
-    let inner: Promise<T>
+    let command: Promise<T>
     try {
-      inner = fn()
+      command = fn()
     } catch (error) {
-      inner = Promise.reject(error)
+      command = Promise.reject(error)
     }
-    const settled = inner.finally(() => {
-      if (queued) this.#offline--
-    })
-    // The command may settle after the deadline rejected the caller; swallow that late outcome here.
-    const tracked = settled.then(
-      () => {},
-      () => {},
-    )
-    this.#inflight.add(tracked)
-    tracked.then(() => this.#inflight.delete(tracked))
-    return withTimeout(settled, o.timeoutMs, what).catch((error: unknown) => {
-      throw toKeyshardError(error, what)
-    })
+    if (queued) command.then(this.#leaveOfflineQueue, this.#leaveOfflineQueue)
+    return this.#inflight.track(command, o.timeoutMs, what, toKeyshardError)
+  }
+
+  readonly #leaveOfflineQueue = (): void => {
+    this.#offline--
   }
 
   #masters(): Redis[] {
@@ -453,7 +447,7 @@ export class ValkeyStore implements Store {
       // wait for our own in-flight commands first. QUIT then flushes anything else iovalkey still has queued.
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
-        Promise.all([...this.#inflight]),
+        this.#inflight.drained(),
         // A dead server must not hold close() forever; what is still pending is abandoned below.
         new Promise((resolve) => {
           timer = setTimeout(resolve, CLOSE_DRAIN_MS)
