@@ -13,8 +13,11 @@ import {
 /** The Keyshard namespace used when Keyv gives the store none. */
 export const DEFAULT_NAMESPACE = 'keyv'
 
-/** What a store is built on: an existing cache (shared, never closed by the store), one namespace, or options. */
-export type KeyshardStoreSource = Cache | Namespace<unknown> | CacheOptions
+/**
+ * What a store reads from: an existing cache (shared, left open by the store), one namespace of it, options for
+ * a cache of its own, or, as with `@keyv/redis`, a `redis://` / `rediss://` / `valkey://` URL for one.
+ */
+export type KeyshardStoreSource = Cache | Namespace<unknown> | CacheOptions | string
 
 export interface KeyshardStoreOptions {
   /**
@@ -53,6 +56,7 @@ function classify(source: KeyshardStoreSource | undefined): Source {
   ) {
     return { kind: 'namespace', namespace: source as Namespace<unknown> }
   }
+  if (typeof source === 'string') return { kind: 'options', options: { url: source } }
   return { kind: 'options', options: (source ?? {}) as CacheOptions }
 }
 

@@ -1,3 +1,4 @@
+import { getTestServers } from '@keyshard/testkit'
 import {
   type Cache,
   isKeyshardError,
@@ -108,6 +109,26 @@ describe('createKeyv with cache options', () => {
     expect(errors[0]).toBeInstanceOf(KeyshardError)
     expect((errors[0] as KeyshardError).code).toBe('ERR_CLOSED')
     expect(store.cache).toBeDefined()
+  })
+
+  it('takes a URL, as @keyv/redis does', async () => {
+    const keyv = await createKeyv(`redis://${getTestServers().standalone.address}`, {
+      keyv: { namespace: 'from-url' },
+    })
+    try {
+      await keyv.set('x', { n: 1 })
+      expect(await keyv.get('x')).toEqual({ n: 1 })
+      const cache = (keyv.store as KeyshardStore).cache
+      if (cache === undefined) throw new Error('the store has no cache')
+      expect(cache.options.mode).toBe('single')
+      const stored = cache.namespace('from-url').fullKey('x')
+      expect(String(await cache.store.get(stored, { timeoutMs: 1000 }))).toBe(
+        JSON.stringify({ value: { n: 1 } }),
+      )
+    } finally {
+      await keyv.clear()
+      await keyv.disconnect()
+    }
   })
 
   it('rejects with a connect error naming the address when no node answers', async () => {
