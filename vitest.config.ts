@@ -17,17 +17,21 @@ const projectDirs = ['packages', 'apps'].flatMap((group) =>
 export default defineConfig({
   test: {
     globalSetup: ['./packages/testkit/src/global-setup.ts'],
-    projects: projectDirs.map((dir) => ({
-      resolve: { conditions },
-      ssr: { resolve: { conditions, externalConditions: ['@keyshard/source'] } },
-      test: {
-        name: dir.split('/')[1],
-        root: dir,
-        include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-        testTimeout: 30_000,
-        hookTimeout: 60_000,
-      },
-    })),
+    projects: [
+      ...projectDirs.map((dir) => ({
+        resolve: { conditions },
+        ssr: { resolve: { conditions, externalConditions: ['@keyshard/source'] } },
+        test: {
+          name: dir.split('/')[1],
+          root: dir,
+          include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      })),
+      // The README's `demo` command, run end to end (it starts its own cluster and the example apps).
+      { test: { name: 'scripts', root: 'scripts', include: ['*.test.ts'], testTimeout: 120_000 } },
+    ],
     teardownTimeout: 30_000,
   },
 })

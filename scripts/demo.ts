@@ -109,6 +109,8 @@ async function startApps(env: Record<string, string>): Promise<RunningApp[]> {
       cwd: join(appsDir, name),
       env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'inherit', 'inherit'],
+      // Its own process group: npx -> pnpm -> sh -> node, and a signal to npx alone would orphan the app.
+      detached: true,
     })
     apps.push({ name, url: `http://127.0.0.1:${port}/`, child })
   }
@@ -134,8 +136,27 @@ async function waitForHttp(app: RunningApp): Promise<void> {
 async function main(): Promise<void> {
   const { cache, cluster, env } = await startInfrastructure()
   let apps: RunningApp[] = []
+  const stopApps = () => {
+    for (const app of apps) {
+      if (app.child.pid === undefined || app.child.exitCode !== null) continue
+      try {
+        process.kill(-app.child.pid, 'SIGTERM')
+      } catch {
+        // already gone
+      }
+    }
+  }
+  // Also when the demo dies some other way, the apps must not outlive it.
+  process.once('exit', stopApps)
   const shutdown = async (code: number) => {
-    for (const app of apps) app.child.kill('SIGTERM')
+    stopApps()
+    await Promise.all(
+      apps.map((app) =>
+        app.child.exitCode !== null || app.child.signalCode !== null
+          ? undefined
+          : new Promise((resolve) => app.child.once('exit', resolve)),
+      ),
+    )
     await cache.close()
     await cluster?.stop()
     process.exit(code)
