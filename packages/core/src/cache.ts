@@ -3,6 +3,7 @@ import { resolveTtl } from './duration.js'
 import { KeyshardError } from './errors.js'
 import { CacheEvents, type CacheEventName, type CacheListener } from './events.js'
 import { validateNamespace } from './keys.js'
+import { InvalidationPublisher } from './l1/invalidation-publisher.js'
 import { L1Tier, resolveL1Options } from './l1/l1-tier.js'
 import { Namespace, type NamespaceContext, toKeyshardError } from './namespace.js'
 import { CacheObserver } from './observability/metrics.js'
@@ -29,6 +30,7 @@ export class Cache {
   readonly #ownsStore: boolean
   readonly #observer: CacheObserver
   readonly #l1: L1Tier | undefined
+  readonly #publisher: InvalidationPublisher | undefined
   readonly #readThrough: ReadThroughShared
   readonly #l1Ready: Promise<void>
 
@@ -40,7 +42,7 @@ export class Cache {
     store: Store,
     options: ResolvedCacheOptions,
     ownsStore = true,
-    features: Pick<CacheOptions, 'l1' | 'readThrough' | 'metrics'> = {},
+    features: Pick<CacheOptions, 'l1' | 'publishInvalidations' | 'readThrough' | 'metrics'> = {},
   ) {
     this.store = store
     this.options = options
@@ -54,6 +56,23 @@ export class Cache {
             this.#events.emit('error', { error: toKeyshardError(error, 'ERR_COMMAND'), operation }),
           )
     this.#l1Ready = this.#l1?.start() ?? Promise.resolve()
+    const publishInvalidations = features.publishInvalidations ?? this.#l1 !== undefined
+    if (typeof publishInvalidations !== 'boolean')
+      throw new KeyshardError('ERR_CONFIG', 'option publishInvalidations must be true or false', {
+        details: { option: 'publishInvalidations' },
+      })
+    if (!publishInvalidations && this.#l1 !== undefined)
+      throw new KeyshardError(
+        'ERR_CONFIG',
+        'option publishInvalidations cannot be false with l1 enabled: the other instances would serve stale values',
+        { details: { option: 'publishInvalidations' } },
+      )
+    this.#publisher =
+      this.#l1 === undefined && publishInvalidations
+        ? new InvalidationPublisher(store, options.prefix, (error, operation) =>
+            this.#events.emit('error', { error: toKeyshardError(error, 'ERR_COMMAND'), operation }),
+          )
+        : undefined
     this.#readThrough = new ReadThroughShared(resolveReadThroughDefaults(features.readThrough), {
       store,
       events: this.#events,
@@ -73,7 +92,8 @@ export class Cache {
       maxComputeRetries: options.maxComputeRetries,
       readThrough: this.#readThrough,
       observer: this.#observer,
-      ...(this.#l1 === undefined ? {} : { l1: this.#l1 }),
+      ...(this.#l1 === undefined ? {} : { l1: this.#l1, invalidations: this.#l1 }),
+      ...(this.#publisher === undefined ? {} : { invalidations: this.#publisher }),
     }
   }
 
@@ -141,7 +161,10 @@ export class Cache {
     // Background refreshes and lock releases get a short chance to land before the connections go.
     this.#closed ??= this.#readThrough
       .drain(this.options.timeouts.operationMs)
-      .then(() => this.#l1?.close())
+      .then(() => {
+        this.#publisher?.close()
+        return this.#l1?.close()
+      })
       .then(() => (this.#ownsStore ? this.store.close() : undefined))
       .finally(() => this.#events.removeAll())
     return this.#closed
@@ -171,7 +194,14 @@ export async function createCache(options: CacheOptions = {}): Promise<Cache> {
           dialTimeoutMs: resolved.dialTimeoutMs,
           offlineQueueLimit: resolved.offlineQueueLimit,
         }))
-  const cache = new Cache(store, resolved, options.store === undefined, options)
+  let cache: Cache
+  try {
+    cache = new Cache(store, resolved, options.store === undefined, options)
+  } catch (error) {
+    // Bad l1 / readThrough / metrics options: do not leave the connection we just opened behind.
+    if (options.store === undefined) await store.close().catch(() => undefined)
+    throw error
+  }
   await cache.ready()
   return cache
 }

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { resolveTtl } from './duration.js'
 import { KeyshardError } from './errors.js'
 import type { CacheEvents } from './events.js'
+import type { Invalidations } from './l1/invalidation-publisher.js'
 import type { L1Tier } from './l1/l1-tier.js'
 import type { CacheObserver } from './observability/metrics.js'
 import { ReadThrough, type ReadThroughShared } from './read-through/read-through.js'
@@ -36,6 +37,8 @@ export interface NamespaceContext {
   readThrough?: ReadThroughShared
   /** The coherent in-process tier, when enabled. */
   l1?: L1Tier
+  /** Where mutations are announced to other instances' L1: the L1 itself, or a publisher without one. */
+  invalidations?: Invalidations
   observer?: CacheObserver
 }
 
@@ -187,14 +190,14 @@ export class Namespace<T = unknown> {
     const tags = TagEpochs.validateTags(options.tags)
     const bytes = await this.#encode(value, tags, ttlMs, this.#ctx.timeouts.operationMs)
     await this.#ctx.store.set(full, bytes, ttlMs, { timeoutMs: this.#ctx.timeouts.operationMs })
-    this.#ctx.l1?.invalidateKeys(this.name, [full])
+    this.#ctx.invalidations?.invalidateKeys(this.name, [full])
     this.#ctx.events.emit('set', { namespace: this.name, key })
   }
 
   async delete(key: string): Promise<boolean> {
     const full = this.fullKey(key)
     const [existed] = await this.#ctx.store.delete([full], { timeoutMs: this.#ctx.timeouts.operationMs })
-    this.#ctx.l1?.invalidateKeys(this.name, [full])
+    this.#ctx.invalidations?.invalidateKeys(this.name, [full])
     this.#ctx.events.emit('delete', { namespace: this.name, key })
     return existed === true
   }
@@ -272,7 +275,7 @@ export class Namespace<T = unknown> {
       ttlMs: p.ttlMs,
     }))
     await this.#ctx.store.setMany(writes, { timeoutMs })
-    this.#ctx.l1?.invalidateKeys(
+    this.#ctx.invalidations?.invalidateKeys(
       this.name,
       prepared.map((p) => p.full),
     )
@@ -283,7 +286,7 @@ export class Namespace<T = unknown> {
   async deleteMany(keys: readonly string[]): Promise<boolean[]> {
     const fulls = this.#fullKeys(keys)
     const existed = await this.#ctx.store.delete(fulls, { timeoutMs: this.#ctx.timeouts.bulkMs })
-    this.#ctx.l1?.invalidateKeys(this.name, fulls)
+    this.#ctx.invalidations?.invalidateKeys(this.name, fulls)
     if (this.#ctx.events.wants('delete'))
       for (const key of keys) this.#ctx.events.emit('delete', { namespace: this.name, key })
     return existed
@@ -320,7 +323,7 @@ export class Namespace<T = unknown> {
       )
     }
     const existed = await this.#ctx.store.expire(full, ttlMs, { timeoutMs })
-    this.#ctx.l1?.invalidateKeys(this.name, [full])
+    this.#ctx.invalidations?.invalidateKeys(this.name, [full])
     return existed
   }
 
@@ -333,7 +336,7 @@ export class Namespace<T = unknown> {
     this.#assertOpen()
     const valid = TagEpochs.validateTags(tags)
     await this.#ctx.epochs.invalidate(this.name, valid, this.#ctx.timeouts.operationMs)
-    this.#ctx.l1?.invalidateTags(this.name, valid)
+    this.#ctx.invalidations?.invalidateTags(this.name, valid)
     this.#ctx.events.emit('invalidate', { namespace: this.name, tags: valid })
   }
 
@@ -352,7 +355,7 @@ export class Namespace<T = unknown> {
       },
     )
     // Coarse but safe: the L1 cannot evaluate the glob against what other instances hold.
-    this.#ctx.l1?.clearNamespace(this.name)
+    this.#ctx.invalidations?.clearNamespace(this.name)
     return deleted
   }
 
@@ -389,7 +392,7 @@ export class Namespace<T = unknown> {
         timeoutMs,
       },
     )
-    this.#ctx.l1?.clearNamespace(this.name)
+    this.#ctx.invalidations?.clearNamespace(this.name)
     this.#ctx.events.emit('clear', { namespace: this.name })
     return entries
   }
@@ -400,7 +403,7 @@ export class Namespace<T = unknown> {
     if (!Number.isSafeInteger(by)) throw new RangeError(`increment(by) must be a safe integer, got ${by}`)
     const ttlMs = resolveTtl(options.ttl, this.#defaultTtlMs)
     const next = await this.#ctx.store.increment(full, by, ttlMs, { timeoutMs: this.#ctx.timeouts.atomicMs })
-    this.#ctx.l1?.invalidateKeys(this.name, [full])
+    this.#ctx.invalidations?.invalidateKeys(this.name, [full])
     return next
   }
 
@@ -421,7 +424,7 @@ export class Namespace<T = unknown> {
       }
     }
     if (written) {
-      this.#ctx.l1?.invalidateKeys(this.name, [full])
+      this.#ctx.invalidations?.invalidateKeys(this.name, [full])
       this.#ctx.events.emit('set', { namespace: this.name, key })
     }
     return written
@@ -449,7 +452,7 @@ export class Namespace<T = unknown> {
       if (next === undefined) return undefined
       const bytes = await this.#encode(next, tags, ttlMs, timeoutMs)
       if (await this.#ctx.store.compareAndSet(full, raw, bytes, ttlMs, { timeoutMs })) {
-        this.#ctx.l1?.invalidateKeys(this.name, [full])
+        this.#ctx.invalidations?.invalidateKeys(this.name, [full])
         this.#ctx.events.emit('set', { namespace: this.name, key })
         return next
       }
@@ -588,7 +591,7 @@ export class Namespace<T = unknown> {
           })
         : this.#codec.seal(encoded, { tags: epochs })
     await this.#ctx.store.set(full, bytes, physicalMs, { timeoutMs })
-    this.#ctx.l1?.invalidateKeys(this.name, [full])
+    this.#ctx.invalidations?.invalidateKeys(this.name, [full])
     this.#ctx.events.emit('set', { namespace: this.name, key })
     return bytes.length
   }

@@ -90,6 +90,12 @@ export interface CacheOptions {
   allowUnsafeFlush?: boolean
   /** In-process L1 tier kept coherent across instances over Pub/Sub. @default disabled */
   l1?: L1Options | false
+  /**
+   * Announce every mutation to other instances' L1 tiers. Always on with `l1`; turn it on for instances that
+   * write without an L1 of their own (a worker, an admin process) while other instances read through one.
+   * @default true with `l1`, else false
+   */
+  publishInvalidations?: boolean
   /** Defaults for `getOrSet` / `getManyOrSet`. */
   readThrough?: ReadThroughOptions
   /** OpenTelemetry instruments; `false` turns them off (stats() keeps counting). @default the global MeterProvider */

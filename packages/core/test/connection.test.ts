@@ -257,6 +257,34 @@ describe('replica reads (shared cluster)', () => {
   })
 })
 
+describe('cluster publish', () => {
+  it('publishes on the first master by address, the node subscribers listen on, so no bus hop delays L1 coherence', async () => {
+    const { cluster } = getTestServers()
+    const seeds = cluster.seeds.map((a) => local(Number(a.slice(a.lastIndexOf(':') + 1))))
+    const store = await open({ ...base, mode: 'cluster', seeds })
+    const probes = seeds.map((s) => new Redis(s))
+    try {
+      const roles = await Promise.all(probes.map(async (p) => ((await p.call('ROLE')) as string[])[0]))
+      const masters = probes
+        .filter((_, i) => roles[i] === 'master')
+        .sort((a, b) =>
+          `${a.options.host}:${a.options.port}`.localeCompare(`${b.options.host}:${b.options.port}`),
+        )
+      const published = async (p: Redis) =>
+        Number(/cmdstat_publish:calls=(\d+)/.exec(await p.info('commandstats'))?.[1] ?? 0)
+      const before = await Promise.all(masters.map(published))
+      for (let i = 0; i < 20; i++) await store.publish(`publish-target-${process.pid}`, `m${i}`)
+      const after = await Promise.all(masters.map(published))
+      expect(masters).toHaveLength(3)
+      // Other test files may publish on the shared cluster too, but every Keyshard store targets that master.
+      expect((after[0] as number) - (before[0] as number)).toBeGreaterThanOrEqual(20)
+      expect(after.slice(1)).toEqual(before.slice(1))
+    } finally {
+      for (const p of probes) p.disconnect()
+    }
+  })
+})
+
 describe('cluster subscriber', () => {
   it('moves to another node when its node dies, reporting the link going down and up', async () => {
     const own = await startCluster({ masters: 3, replicasPerMaster: 0 })

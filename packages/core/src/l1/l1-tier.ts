@@ -1,8 +1,12 @@
-import { randomUUID } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { parseDuration } from '../duration.js'
 import { KeyshardError } from '../errors.js'
 import type { Store } from '../store/store.js'
+import {
+  type InvalidationMessage,
+  InvalidationPublisher,
+  type Invalidations,
+} from './invalidation-publisher.js'
 
 const KEY_GENERATIONS_CAP = 10_000
 
@@ -20,16 +24,6 @@ interface L1Entry {
   expiresAt: number
 }
 
-/** What one mutation tells the other instances. Keys are full keys; the channel is per prefix. */
-export interface InvalidationMessage {
-  /** Sender instance id, so an instance ignores its own echoes. */
-  i: string
-  n: string
-  k?: string[]
-  t?: string[]
-  c?: 1
-}
-
 /**
  * The in-process tier. Values are kept decoded (no decode on a hit, which is the point of an L1), so a hit hands
  * every caller the same object: callers must treat cached values as read-only.
@@ -45,9 +39,8 @@ export interface InvalidationMessage {
  *   arrived since it started (generation counters), so a slow read cannot resurrect a value that was
  *   invalidated while it was in flight.
  */
-export class L1Tier {
-  readonly id = randomUUID()
-  readonly channel: string
+export class L1Tier implements Invalidations {
+  readonly #publisher: InvalidationPublisher
   readonly #lru: LRUCache<string, L1Entry>
   readonly #ttlMs: number
   readonly #store: Store
@@ -69,7 +62,7 @@ export class L1Tier {
     onError: (error: unknown, operation: string) => void,
   ) {
     this.#store = store
-    this.channel = `${prefix}__inv`
+    this.#publisher = new InvalidationPublisher(store, prefix, onError)
     this.#ttlMs = options.ttlMs
     this.#onError = onError
     this.#lru = new LRUCache<string, L1Entry>({
@@ -97,6 +90,14 @@ export class L1Tier {
     } catch (error) {
       this.#onError(error, 'l1-subscribe')
     }
+  }
+
+  get id(): string {
+    return this.#publisher.id
+  }
+
+  get channel(): string {
+    return this.#publisher.channel
   }
 
   get up(): boolean {
@@ -151,22 +152,23 @@ export class L1Tier {
   invalidateKeys(namespace: string, fullKeys: readonly string[]): void {
     if (fullKeys.length === 0) return
     this.#apply({ i: this.id, n: namespace, k: [...fullKeys] })
-    this.#publish({ i: this.id, n: namespace, k: [...fullKeys] })
+    this.#publisher.invalidateKeys(namespace, fullKeys)
   }
 
   invalidateTags(namespace: string, tags: readonly string[]): void {
     if (tags.length === 0) return
     this.#apply({ i: this.id, n: namespace, t: [...tags] })
-    this.#publish({ i: this.id, n: namespace, t: [...tags] })
+    this.#publisher.invalidateTags(namespace, tags)
   }
 
   clearNamespace(namespace: string): void {
     this.#apply({ i: this.id, n: namespace, c: 1 })
-    this.#publish({ i: this.id, n: namespace, c: 1 })
+    this.#publisher.clearNamespace(namespace)
   }
 
   async close(): Promise<void> {
     this.#closed = true
+    this.#publisher.close()
     this.#up = false
     this.#lru.clear()
     const unsubscribe = this.#unsubscribe
@@ -220,13 +222,6 @@ export class L1Tier {
       for (const [key, entry] of this.#lru.entries()) if (entry.namespace === message.n) doomed.push(key)
       for (const key of doomed) this.#lru.delete(key)
     }
-  }
-
-  #publish(message: InvalidationMessage): void {
-    if (this.#closed) return
-    this.#store
-      .publish(this.channel, JSON.stringify(message))
-      .catch((error: unknown) => this.#onError(error, 'l1-publish'))
   }
 }
 

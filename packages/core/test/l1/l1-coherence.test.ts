@@ -90,6 +90,42 @@ describe.each(topologies)('L1 coherence (%s)', (name, connection) => {
     expect(b.stats().l1Hits).toBeGreaterThanOrEqual(hits())
   })
 
+  it('a writer without L1 keeps other L1s coherent with publishInvalidations, and only with it', async () => {
+    const [reader] = await pair()
+    const open2 = (publish: boolean | undefined) =>
+      createCache({
+        fromEnv: false,
+        prefix,
+        ...(publish === undefined ? {} : { publishInvalidations: publish }),
+        ...connection(),
+      })
+    const [silent, announcing] = await Promise.all([open2(undefined), open2(true)])
+    open.push(silent, announcing)
+    const nr = reader.namespace<string>('writers')
+    const hits = l1Hits(reader)
+    await nr.set('k', 'v1', { tags: ['t'] })
+    await eventually(async () => {
+      const h = hits()
+      await nr.get('k')
+      return hits() > h
+    })
+    // Default without L1: nothing is published, so the reader's L1 keeps serving v1 (until its own ttl).
+    await silent.namespace<string>('writers').set('k', 'v2', { tags: ['t'] })
+    await sleep(100)
+    expect(await nr.get('k')).toBe('v1')
+
+    const writer = announcing.namespace<string>('writers')
+    await writer.set('k', 'v3', { tags: ['t'] })
+    await eventually(async () => (await nr.get('k')) === 'v3')
+    await nr.get('k')
+    await writer.invalidateTag('t')
+    await eventually(async () => (await nr.get('k')) === undefined)
+    await writer.set('k', 'v4')
+    await eventually(async () => (await nr.get('k')) === 'v4')
+    await writer.delete('k')
+    await eventually(async () => (await nr.get('k')) === undefined)
+  })
+
   it('flushes and bypasses the L1 while the coherence link is down', async () => {
     const [a, b] = await pair()
     const na = a.namespace<string>('link')
@@ -138,6 +174,39 @@ describe.each(topologies)('L1 coherence (%s)', (name, connection) => {
       }, 5000)
       await na.set('k', 'v2')
       await eventually(async () => (await nb.get('k')) === 'v2')
+    } finally {
+      admin.disconnect()
+    }
+  })
+})
+
+describe('publishInvalidations option', () => {
+  it('is an ERR_CONFIG when not a boolean or when false with l1, and leaves no connection open', async () => {
+    const clientName = `leak-check-${process.pid}`
+    const connect = (extra: CacheOptions) =>
+      createCache({
+        fromEnv: false,
+        mode: 'single',
+        addresses: [servers.standalone.address],
+        clientName,
+        ...extra,
+      })
+    await expect(connect({ publishInvalidations: 'yes' as never })).rejects.toMatchObject({
+      code: 'ERR_CONFIG',
+      details: { option: 'publishInvalidations' },
+    })
+    await expect(connect({ l1: {}, publishInvalidations: false })).rejects.toMatchObject({
+      code: 'ERR_CONFIG',
+      details: { option: 'publishInvalidations' },
+    })
+    const [host, port] = servers.standalone.address.split(':') as [string, string]
+    const admin = new Redis({ host, port: Number(port) })
+    try {
+      const named = async () =>
+        String(await admin.call('CLIENT', 'LIST'))
+          .split('\n')
+          .filter((line) => line.includes(` name=${clientName} `)).length
+      await eventually(async () => (await named()) === 0)
     } finally {
       admin.disconnect()
     }

@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto'
+import type { Store } from '../store/store.js'
+
+/** What one mutation tells the other instances. Keys are full keys; the channel is per prefix. */
+export interface InvalidationMessage {
+  /** Sender instance id, so an instance ignores its own echoes. */
+  i: string
+  n: string
+  k?: string[]
+  t?: string[]
+  c?: 1
+}
+
+/** How a namespace announces its mutations to the L1 tiers of every instance. */
+export interface Invalidations {
+  invalidateKeys(namespace: string, fullKeys: readonly string[]): void
+  invalidateTags(namespace: string, tags: readonly string[]): void
+  clearNamespace(namespace: string): void
+}
+
+/**
+ * Publishes invalidations on `${prefix}__inv` without keeping an L1 of its own: the L1 tier uses it for its
+ * announcements, and a cache without L1 (`publishInvalidations: true`) uses it alone, so that writers that do
+ * not cache in process still keep other instances' L1 coherent. Publishing is fire-and-forget: a failure is
+ * reported, never thrown into the write that triggered it.
+ */
+export class InvalidationPublisher implements Invalidations {
+  readonly id = randomUUID()
+  readonly channel: string
+  readonly #store: Store
+  readonly #onError: (error: unknown, operation: string) => void
+  #closed = false
+
+  constructor(store: Store, prefix: string, onError: (error: unknown, operation: string) => void) {
+    this.#store = store
+    this.channel = `${prefix}__inv`
+    this.#onError = onError
+  }
+
+  invalidateKeys(namespace: string, fullKeys: readonly string[]): void {
+    if (fullKeys.length > 0) this.publish({ i: this.id, n: namespace, k: [...fullKeys] })
+  }
+
+  invalidateTags(namespace: string, tags: readonly string[]): void {
+    if (tags.length > 0) this.publish({ i: this.id, n: namespace, t: [...tags] })
+  }
+
+  clearNamespace(namespace: string): void {
+    this.publish({ i: this.id, n: namespace, c: 1 })
+  }
+
+  publish(message: InvalidationMessage): void {
+    if (this.#closed) return
+    this.#store
+      .publish(this.channel, JSON.stringify(message))
+      .catch((error: unknown) => this.#onError(error, 'l1-publish'))
+  }
+
+  close(): void {
+    this.#closed = true
+  }
+}
