@@ -188,7 +188,8 @@ export class Namespace<T = unknown> {
     const full = this.fullKey(key)
     const ttlMs = resolveTtl(options.ttl, this.#defaultTtlMs)
     const tags = TagEpochs.validateTags(options.tags)
-    const bytes = await this.#encode(value, tags, ttlMs, this.#ctx.timeouts.operationMs)
+    const encoded = this.#encode(value, tags, ttlMs, this.#ctx.timeouts.operationMs)
+    const bytes = Buffer.isBuffer(encoded) ? encoded : await encoded
     await this.#ctx.store.set(full, bytes, ttlMs, { timeoutMs: this.#ctx.timeouts.operationMs })
     this.#ctx.invalidations?.invalidateKeys(this.name, [full])
     this.#ctx.events.emit('set', { namespace: this.name, key })
@@ -596,12 +597,14 @@ export class Namespace<T = unknown> {
     return bytes.length
   }
 
-  async #encode(value: T, tags: string[], ttlMs: number | null, timeoutMs: number): Promise<Buffer> {
+  /** Synchronous without tags, so the common untagged write pays for no extra promise. */
+  #encode(value: T, tags: string[], ttlMs: number | null, timeoutMs: number): Buffer | Promise<Buffer> {
     // Encoded before the epochs are touched, so an unencodable value writes nothing at all.
     const encoded = this.#codec.prepare(value)
     if (tags.length === 0) return this.#codec.seal(encoded, { tags: [] })
-    const epochs = await this.#ctx.epochs.ensure(this.name, tags, ttlMs, timeoutMs)
-    return this.#codec.seal(encoded, { tags: epochs })
+    return this.#ctx.epochs
+      .ensure(this.name, tags, ttlMs, timeoutMs)
+      .then((epochs) => this.#codec.seal(encoded, { tags: epochs }))
   }
 
   async #ensureEpochsFor(

@@ -148,12 +148,9 @@ export class ValkeyStore implements Store {
     const args: Array<string | number> = []
     if (ttlMs !== null) args.push('PX', ttlArg(ttlMs))
     if (o.onlyIfAbsent) args.push('NX')
-    return this.#run('SET', o, async () => {
-      // Lower-case on purpose: iovalkey finds key positions (and so the cluster slot) by the lower-case name; an
-      // upper-case 'SET' would be routed to a random node and answered with MOVED inside auto-pipelines.
-      const reply = await this.#client.call('set', key, value, ...args)
-      return reply === 'OK'
-    })
+    // Lower-case on purpose: iovalkey finds key positions (and so the cluster slot) by the lower-case name; an
+    // upper-case 'SET' would be routed to a random node and answered with MOVED inside auto-pipelines.
+    return this.#run('SET', o, () => this.#client.call('set', key, value, ...args)).then(isOk)
   }
 
   setMany(entries: readonly StoreSetEntry[], o: StoreCommandOptions): Promise<void> {
@@ -478,4 +475,8 @@ export class ValkeyStore implements Store {
     })()
     return this.#closing
   }
+}
+
+function isOk(reply: unknown): boolean {
+  return reply === 'OK'
 }
