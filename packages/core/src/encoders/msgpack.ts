@@ -1,6 +1,6 @@
 import { C1, Packr } from 'msgpackr'
 import type { Encoder } from '../types.js'
-import { addSegment, atSegment, EncodePathError, enter, withPath } from './rich-json.js'
+import { addSegment, atSegment, EncodePathError, enter, prepareMapEntries, withPath } from './rich-json.js'
 
 const TAG_KEY = '$ks'
 // `$ks` as a MessagePack fixstr: when absent from the bytes, no tagged object can be in there.
@@ -80,18 +80,8 @@ function prepareObject(object: object, ancestors: object[]): unknown {
   }
   if (object instanceof Date || ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return object
   if (object instanceof RegExp || object instanceof Error) return object
-  if (object instanceof Map) {
-    const entries: unknown[] = []
-    let i = 0
-    for (const [k, v] of object) {
-      entries.push([
-        atSegment(`.<key ${i}>`, () => prepare(k, ancestors)),
-        atSegment(`.get(${i})`, () => prepare(v, ancestors)),
-      ])
-      i++
-    }
-    return { [TAG_KEY]: 'M', v: entries }
-  }
+  if (object instanceof Map)
+    return { [TAG_KEY]: 'M', v: prepareMapEntries(object, (v) => prepare(v, ancestors)) }
   if (object instanceof Set) {
     const items: unknown[] = []
     let changed = false

@@ -65,6 +65,20 @@ export function atSegment<T>(segment: string, fn: () => T): T {
   }
 }
 
+/** A Map as `[key, value]` pairs, each side prepared, so a bad value's path names the entry it sits in. */
+export function prepareMapEntries(
+  map: Map<unknown, unknown>,
+  prepare: (value: unknown) => unknown,
+): unknown[] {
+  const entries: unknown[] = []
+  let i = 0
+  for (const [k, v] of map) {
+    entries.push([atSegment(`.<key ${i}>`, () => prepare(k)), atSegment(`.get(${i})`, () => prepare(v))])
+    i++
+  }
+  return entries
+}
+
 /** Runs an encode and turns a path error into a TypeError whose message says where the bad value is. */
 export function withPath<T>(fn: () => T): T {
   try {
@@ -146,18 +160,8 @@ function prepareEntered(object: object, ancestors: object[]): unknown {
     return { [TAG_KEY]: 'T', t: name, v: bytesOf(object).toString('base64') }
   }
   if (object instanceof ArrayBuffer) return { [TAG_KEY]: 'A', v: Buffer.from(object).toString('base64') }
-  if (object instanceof Map) {
-    const entries: unknown[] = []
-    let i = 0
-    for (const [k, v] of object) {
-      entries.push([
-        atSegment(`.<key ${i}>`, () => prepare(k, ancestors)),
-        atSegment(`.get(${i})`, () => prepare(v, ancestors)),
-      ])
-      i++
-    }
-    return { [TAG_KEY]: 'M', v: entries }
-  }
+  if (object instanceof Map)
+    return { [TAG_KEY]: 'M', v: prepareMapEntries(object, (v) => prepare(v, ancestors)) }
   if (object instanceof Set) {
     const items: unknown[] = []
     let i = 0
