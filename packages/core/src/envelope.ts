@@ -21,6 +21,7 @@ export const ENVELOPE_VERSION = 1
 const MAGIC0 = 0x00
 const MAGIC1 = 0x4b // K
 const MAGIC2 = 0x53 // S
+const MAGIC_TEXT = String.fromCharCode(MAGIC0, MAGIC1, MAGIC2)
 
 const FLAG_TAGS = 1
 const FLAG_EXPIRES = 2
@@ -41,7 +42,9 @@ export interface Envelope {
 }
 
 /** Whether stored bytes claim to be an envelope (any version). */
-export function hasEnvelopeMagic(bytes: Buffer): boolean {
+/** Also for text on its way to the store: the magic is ASCII, so its UTF-8 bytes are the leading characters. */
+export function hasEnvelopeMagic(bytes: Buffer | string): boolean {
+  if (typeof bytes === 'string') return bytes.startsWith(MAGIC_TEXT)
   return bytes.length >= 3 && bytes[0] === MAGIC0 && bytes[1] === MAGIC1 && bytes[2] === MAGIC2
 }
 

@@ -23,6 +23,7 @@ export type {
   StoreHealth,
   StoreKind,
   StoreSetEntry,
+  StoreValue,
 } from './store/store.js'
 export type { TagEpoch } from './tag-epochs.js'
 export type * from './types.js'

@@ -7,7 +7,7 @@ import type { L1Tier } from './l1/l1-tier.js'
 import type { CacheObserver } from './observability/metrics.js'
 import { ReadThrough, type ReadThroughShared } from './read-through/read-through.js'
 import { escapeGlob, fullKey, namespacePattern, userKeyFrom, validateKey } from './keys.js'
-import type { Store } from './store/store.js'
+import type { Store, StoreValue } from './store/store.js'
 import { type TagEpoch, TagEpochs } from './tag-epochs.js'
 import type {
   BatchLoader,
@@ -189,7 +189,7 @@ export class Namespace<T = unknown> {
     const ttlMs = resolveTtl(options.ttl, this.#defaultTtlMs)
     const tags = TagEpochs.validateTags(options.tags)
     const encoded = this.#encode(value, tags, ttlMs, this.#ctx.timeouts.operationMs)
-    const bytes = Buffer.isBuffer(encoded) ? encoded : await encoded
+    const bytes = encoded instanceof Promise ? await encoded : encoded
     await this.#ctx.store.set(full, bytes, ttlMs, { timeoutMs: this.#ctx.timeouts.operationMs })
     this.#ctx.invalidations?.invalidateKeys(this.name, [full])
     this.#ctx.events.emit('set', { namespace: this.name, key })
@@ -598,7 +598,12 @@ export class Namespace<T = unknown> {
   }
 
   /** Synchronous without tags, so the common untagged write pays for no extra promise. */
-  #encode(value: T, tags: string[], ttlMs: number | null, timeoutMs: number): Buffer | Promise<Buffer> {
+  #encode(
+    value: T,
+    tags: string[],
+    ttlMs: number | null,
+    timeoutMs: number,
+  ): StoreValue | Promise<StoreValue> {
     // Encoded before the epochs are touched, so an unencodable value writes nothing at all.
     const encoded = this.#codec.prepare(value)
     if (tags.length === 0) return this.#codec.seal(encoded, { tags: [] })

@@ -12,7 +12,11 @@ export type CacheMode = 'single' | 'cluster' | 'memory'
 export interface Encoder {
   /** Stable identifier; written into envelopes so a reader knows how a value was encoded. */
   readonly name: string
-  encode(value: unknown): Buffer
+  /**
+   * The value's bytes. A text format may return its string instead: it is stored as UTF-8 (the same bytes) and
+   * skips a copy on the way to the socket; `decode` still receives a Buffer.
+   */
+  encode(value: unknown): Buffer | string
   decode(bytes: Buffer): unknown
 }
 

@@ -3,6 +3,7 @@ import { isBytesTransparent } from './encoders/raw.js'
 import { type Envelope, hasEnvelopeMagic, readEnvelope, writeEnvelope } from './envelope.js'
 import { KeyshardError } from './errors.js'
 import type { TagEpoch } from './tag-epochs.js'
+import type { StoreValue } from './store/store.js'
 import type { Encoder, Transformer } from './types.js'
 
 export interface ValueCodecOptions {
@@ -34,7 +35,8 @@ const NO_TRANSFORMERS: readonly string[] = []
 
 /** A value encoded and transformed, waiting for its tag epochs and expiry before it is sealed into bytes. */
 export interface PreparedValue {
-  readonly body: Buffer
+  /** A string only when a text encoder produced it and no transformer changed it. */
+  readonly body: StoreValue
   /** Names of the transformers that changed the bytes, in the order applied. */
   readonly applied: readonly string[]
 }
@@ -67,7 +69,9 @@ export class ValueCodec {
    * bytes reflect the value as it was at the call even if the caller mutates it while the write is under way.
    */
   prepare(value: unknown): PreparedValue {
-    let body = this.#encodePayload(value)
+    const payload = this.#encodePayload(value)
+    if (this.transformers.length === 0) return { body: payload, applied: NO_TRANSFORMERS }
+    let body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload
     let applied = NO_TRANSFORMERS
     for (const transformer of this.transformers) {
       let out: Buffer | null
@@ -89,7 +93,7 @@ export class ValueCodec {
   }
 
   /** The stored bytes for a prepared value: bare when nothing needs recording, else an envelope. */
-  seal(prepared: PreparedValue, metadata: EncodeMetadata): Buffer {
+  seal(prepared: PreparedValue, metadata: EncodeMetadata): StoreValue {
     const { body, applied } = prepared
     const expiresAt = metadata.expiresAt ?? 0
     const staleUntil = metadata.staleUntil ?? 0
@@ -103,7 +107,7 @@ export class ValueCodec {
         expiresAt,
         staleUntil,
         transformers: applied,
-        payload: body,
+        payload: typeof body === 'string' ? Buffer.from(body, 'utf8') : body,
       })
     } catch (error) {
       throw new KeyshardError('ERR_ENCODE', `Could not write the entry envelope: ${messageOf(error)}`, {
@@ -112,8 +116,10 @@ export class ValueCodec {
     }
   }
 
+  /** prepare + seal, as bytes (the write paths use `seal`'s output as is). */
   encode(value: unknown, metadata: EncodeMetadata): Buffer {
-    return this.seal(this.prepare(value), metadata)
+    const sealed = this.seal(this.prepare(value), metadata)
+    return typeof sealed === 'string' ? Buffer.from(sealed, 'utf8') : sealed
   }
 
   decode(bytes: Buffer): DecodedValue {
@@ -172,8 +178,8 @@ export class ValueCodec {
     }
   }
 
-  #encodePayload(value: unknown): Buffer {
-    let bytes: Buffer
+  #encodePayload(value: unknown): StoreValue {
+    let bytes: StoreValue
     try {
       bytes = this.encoder.encode(value)
     } catch (error) {
@@ -186,17 +192,23 @@ export class ValueCodec {
         },
       )
     }
-    if (!Buffer.isBuffer(bytes)) {
+    let size: number
+    if (typeof bytes === 'string') {
+      // UTF-8 takes at most 3 bytes per UTF-16 unit, so most strings need no byte count at all.
+      size = bytes.length * 3 <= this.maxValueBytes ? bytes.length : Buffer.byteLength(bytes, 'utf8')
+    } else if (Buffer.isBuffer(bytes)) {
+      size = bytes.length
+    } else {
       throw new KeyshardError(
         'ERR_ENCODE',
-        `The "${this.encoder.name}" encoder returned ${typeof bytes}, not a Buffer`,
+        `The "${this.encoder.name}" encoder returned ${typeof bytes}, not a Buffer or a string`,
       )
     }
-    if (bytes.length > this.maxValueBytes) {
+    if (size > this.maxValueBytes) {
       throw new KeyshardError(
         'ERR_VALUE_TOO_LARGE',
-        `The encoded value is ${bytes.length} bytes, over the limit of ${this.maxValueBytes} bytes (maxValueBytes); store less or raise maxValueBytes`,
-        { details: { bytes: bytes.length, maxValueBytes: this.maxValueBytes } },
+        `The encoded value is ${size} bytes, over the limit of ${this.maxValueBytes} bytes (maxValueBytes); store less or raise maxValueBytes`,
+        { details: { bytes: size, maxValueBytes: this.maxValueBytes } },
       )
     }
     return bytes

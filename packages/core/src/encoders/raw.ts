@@ -24,13 +24,13 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 export const rawStringEncoder: BytesTransparentEncoder = {
   name: 'raw-string',
   [BYTES_TRANSPARENT]: true,
-  encode(value: unknown): Buffer {
+  encode(value: unknown): string {
     if (typeof value !== 'string') {
       throw new TypeError(
         `The raw-string encoder stores strings only, got ${value === null ? 'null' : typeof value}`,
       )
     }
-    return Buffer.from(value, 'utf8')
+    return value
   },
   decode(bytes: Buffer): string {
     return utf8.decode(bytes)

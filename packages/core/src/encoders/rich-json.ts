@@ -105,9 +105,10 @@ export function withPath<T>(fn: () => T): T {
  */
 export const richJsonEncoder: Encoder = {
   name: 'json',
-  encode(value: unknown): Buffer {
+  // The JSON text itself: the store writes it as UTF-8 without an intermediate Buffer.
+  encode(value: unknown): string {
     if (value === undefined) throw new TypeError('Cannot encode undefined; store null to cache "nothing"')
-    return Buffer.from(JSON.stringify(withPath(() => prepare(value, []))), 'utf8')
+    return JSON.stringify(withPath(() => prepare(value, [])))
   },
   decode(bytes: Buffer): unknown {
     const text = bytes.toString('utf8')

@@ -3,7 +3,7 @@ import { KeyshardError } from '../errors.js'
 import type { MemoryStoreOptions } from '../types.js'
 import { globToRegExp } from './glob.js'
 import { MemoryBus } from './memory-bus.js'
-import type { ScanPage, Store, StoreCommandOptions, StoreHealth, StoreSetEntry } from './store.js'
+import type { ScanPage, Store, StoreCommandOptions, StoreHealth, StoreSetEntry, StoreValue } from './store.js'
 
 export { MemoryBus } from './memory-bus.js'
 
@@ -91,7 +91,7 @@ export class MemoryStore implements Store {
     return this.#now() + ttlMs
   }
 
-  #write(key: string, value: Buffer, expiresAt: number | null): void {
+  #write(key: string, value: StoreValue, expiresAt: number | null): void {
     this.#lru.set(key, { value: Buffer.from(value), expiresAt })
   }
 
@@ -111,7 +111,7 @@ export class MemoryStore implements Store {
 
   async set(
     key: string,
-    value: Buffer,
+    value: StoreValue,
     ttlMs: number | null,
     o: StoreCommandOptions & { onlyIfAbsent?: boolean },
   ): Promise<boolean> {
@@ -200,7 +200,7 @@ export class MemoryStore implements Store {
   async compareAndSet(
     key: string,
     expected: Buffer | null,
-    value: Buffer,
+    value: StoreValue,
     ttlMs: number | null,
     _o: StoreCommandOptions,
   ): Promise<boolean> {

@@ -8,9 +8,16 @@
  */
 export type StoreKind = 'memory' | 'single' | 'cluster'
 
+/**
+ * A value on its way to the store. Text formats hand their string through and it is written as its UTF-8 bytes:
+ * the same bytes as `Buffer.from(text)`, without the copy (the client encodes strings straight onto the socket).
+ * Reads always return Buffers.
+ */
+export type StoreValue = Buffer | string
+
 export interface StoreSetEntry {
   key: string
-  value: Buffer
+  value: StoreValue
   ttlMs: number | null
 }
 
@@ -53,7 +60,7 @@ export interface Store {
   /** SET with PX (or without expiry when ttlMs is null). `onlyIfAbsent` is NX; returns whether it was written. */
   set(
     key: string,
-    value: Buffer,
+    value: StoreValue,
     ttlMs: number | null,
     o: StoreCommandOptions & { onlyIfAbsent?: boolean },
   ): Promise<boolean>
@@ -75,7 +82,7 @@ export interface Store {
   compareAndSet(
     key: string,
     expected: Buffer | null,
-    value: Buffer,
+    value: StoreValue,
     ttlMs: number | null,
     o: StoreCommandOptions,
   ): Promise<boolean>

@@ -2,7 +2,15 @@ import type { Cluster, Redis } from 'iovalkey'
 import { KeyshardError } from '../errors.js'
 import { SCRIPTS } from './scripts.js'
 import { groupBySlot } from './slot-groups.js'
-import type { NodeHealth, ScanPage, Store, StoreCommandOptions, StoreHealth, StoreSetEntry } from './store.js'
+import type {
+  NodeHealth,
+  ScanPage,
+  Store,
+  StoreCommandOptions,
+  StoreHealth,
+  StoreSetEntry,
+  StoreValue,
+} from './store.js'
 import type { Subscriber } from './subscriber.js'
 import { InflightCommands } from './inflight-commands.js'
 import { withTimeout } from './with-timeout.js'
@@ -19,7 +27,7 @@ interface ScriptCommands {
     key: string,
     expectAbsent: string,
     expected: Buffer | string,
-    value: Buffer,
+    value: StoreValue,
     ttl: string,
   ): Promise<number>
   ksCad(key: string, expected: Buffer): Promise<number>
@@ -141,7 +149,7 @@ export class ValkeyStore implements Store {
 
   set(
     key: string,
-    value: Buffer,
+    value: StoreValue,
     ttlMs: number | null,
     o: StoreCommandOptions & { onlyIfAbsent?: boolean },
   ): Promise<boolean> {
@@ -195,7 +203,7 @@ export class ValkeyStore implements Store {
   compareAndSet(
     key: string,
     expected: Buffer | null,
-    value: Buffer,
+    value: StoreValue,
     ttlMs: number | null,
     o: StoreCommandOptions,
   ): Promise<boolean> {

@@ -246,12 +246,25 @@ describe('ValueCodec: encoding errors', () => {
     const prepared = codec.prepare(value)
     value.n = 2
     const epochs = [{ tag: 't', epoch: 'e1' }]
-    expect(codec.decode(codec.seal(prepared, { tags: epochs }))).toMatchObject({
-      value: { n: 1 },
-      tags: epochs,
-    })
-    expect(codec.decode(codec.seal(prepared, { tags: [] })).value).toEqual({ n: 1 })
+    const tagged = codec.seal(prepared, { tags: epochs })
+    expect(Buffer.isBuffer(tagged)).toBe(true)
+    expect(codec.decode(tagged as Buffer)).toMatchObject({ value: { n: 1 }, tags: epochs })
+    // Bare JSON goes to the store as the text itself (written as UTF-8), with no Buffer in between.
+    const bare = codec.seal(prepared, { tags: [] })
+    expect(bare).toBe('{"n":1}')
+    expect(codec.decode(Buffer.from(bare as string, 'utf8')).value).toEqual({ n: 1 })
     expect(calls).toBe(1)
+  })
+
+  it('counts the UTF-8 bytes of text against maxValueBytes and wraps text that looks like an envelope', () => {
+    const codec = codecOf(rawStringEncoder, [], 10)
+    expect(codec.prepare('abcdefghij').body).toBe('abcdefghij')
+    // Ten characters, but twenty UTF-8 bytes.
+    expect(errorOf(() => codec.prepare('éééééééééé')).code).toBe('ERR_VALUE_TOO_LARGE')
+    const lookalike = '\u0000KSx'
+    const sealed = codec.seal(codec.prepare(lookalike), { tags: [] })
+    expect(Buffer.isBuffer(sealed)).toBe(true)
+    expect(codec.decode(sealed as Buffer).value).toBe(lookalike)
   })
 })
 
