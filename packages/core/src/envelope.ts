@@ -44,7 +44,7 @@ export interface Envelope {
 /** Whether stored bytes claim to be an envelope (any version). */
 /** Also for text on its way to the store: the magic is ASCII, so its UTF-8 bytes are the leading characters. */
 export function hasEnvelopeMagic(bytes: Buffer | string): boolean {
-  if (typeof bytes === 'string') return bytes.startsWith(MAGIC_TEXT)
+  if (typeof bytes === 'string') return bytes.charCodeAt(0) === MAGIC0 && bytes.startsWith(MAGIC_TEXT)
   return bytes.length >= 3 && bytes[0] === MAGIC0 && bytes[1] === MAGIC1 && bytes[2] === MAGIC2
 }
 

@@ -153,12 +153,16 @@ export class ValkeyStore implements Store {
     ttlMs: number | null,
     o: StoreCommandOptions & { onlyIfAbsent?: boolean },
   ): Promise<boolean> {
-    const args: Array<string | number> = []
-    if (ttlMs !== null) args.push('PX', ttlArg(ttlMs))
-    if (o.onlyIfAbsent) args.push('NX')
-    // Lower-case on purpose: iovalkey finds key positions (and so the cluster slot) by the lower-case name; an
-    // upper-case 'SET' would be routed to a random node and answered with MOVED inside auto-pipelines.
-    return this.#run('SET', o, () => this.#client.call('set', key, value, ...args)).then(isOk)
+    const client = this.#client
+    const write =
+      ttlMs === null
+        ? o.onlyIfAbsent
+          ? () => client.set(key, value, 'NX')
+          : () => client.set(key, value)
+        : o.onlyIfAbsent
+          ? () => client.set(key, value, 'PX', ttlArg(ttlMs), 'NX')
+          : () => client.set(key, value, 'PX', ttlArg(ttlMs))
+    return this.#run('SET', o, write).then(isOk)
   }
 
   setMany(entries: readonly StoreSetEntry[], o: StoreCommandOptions): Promise<void> {
