@@ -79,7 +79,7 @@ export class Namespace<T = unknown> {
             {
               name,
               defaultTtlMs,
-              read: async (key, full, timeoutMs) => (await this.#readEntries([key], [full], timeoutMs))[0],
+              read: (key, full, timeoutMs) => this.#readEntry(key, full, timeoutMs),
               write: (key, full, value, tags, ttlMs, graceMs, timeoutMs, keepExpiry) =>
                 this.#writeLoaded(key, full, value, tags, ttlMs, graceMs, timeoutMs, keepExpiry),
               assertOpen: () => this.#assertOpen(),
@@ -106,7 +106,7 @@ export class Namespace<T = unknown> {
     }
     const generation = l1?.generation ?? 0
     try {
-      const [entry] = await this.#readEntries([key], [full], this.#ctx.timeouts.operationMs)
+      const entry = await this.#readEntry(key, full, this.#ctx.timeouts.operationMs)
       const value = this.#reportRead(key, entry)
       if (value !== undefined && entry !== undefined) this.#fillL1(full, entry, generation)
       return value
@@ -298,7 +298,7 @@ export class Namespace<T = unknown> {
     const full = this.fullKey(key)
     const timeoutMs = this.#ctx.timeouts.operationMs
     try {
-      const [entry] = await this.#readEntries([key], [full], timeoutMs)
+      const entry = await this.#readEntry(key, full, timeoutMs)
       if (entry === undefined) return undefined
       const pttl = await this.#ctx.store.pttl(full, { timeoutMs })
       if (pttl === -2) return undefined
@@ -313,7 +313,7 @@ export class Namespace<T = unknown> {
     const full = this.fullKey(key)
     const ttlMs = resolveTtl(ttl, this.#defaultTtlMs)
     const timeoutMs = this.#ctx.timeouts.operationMs
-    const [entry] = await this.#readEntries([key], [full], timeoutMs)
+    const entry = await this.#readEntry(key, full, timeoutMs)
     if (entry === undefined) return false
     if (entry.tags.length > 0) {
       await this.#ctx.epochs.ensure(
@@ -418,8 +418,7 @@ export class Namespace<T = unknown> {
     let written = await this.#ctx.store.set(full, bytes, ttlMs, { timeoutMs, onlyIfAbsent: true })
     if (!written) {
       const raw = await this.#ctx.store.get(full, { timeoutMs })
-      const [current] =
-        raw === null ? [undefined] : await this.#decodeAndCheck([key], [full], [raw], timeoutMs)
+      const current = raw === null ? undefined : await this.#decodeChecked(key, full, raw, timeoutMs)
       if (current === undefined) {
         written = await this.#ctx.store.compareAndSet(full, raw, bytes, ttlMs, { timeoutMs })
       }
@@ -448,7 +447,7 @@ export class Namespace<T = unknown> {
     const attempts = this.#ctx.maxComputeRetries + 1
     for (let attempt = 0; attempt < attempts; attempt++) {
       const raw = await this.#ctx.store.get(full, { timeoutMs })
-      const [entry] = raw === null ? [undefined] : await this.#decodeAndCheck([key], [full], [raw], timeoutMs)
+      const entry = raw === null ? undefined : await this.#decodeChecked(key, full, raw, timeoutMs)
       const next = await fn(entry?.value)
       if (next === undefined) return undefined
       const bytes = await this.#encode(next, tags, ttlMs, timeoutMs)
@@ -466,15 +465,31 @@ export class Namespace<T = unknown> {
   }
 
   /** Reads, decodes and tag-checks entries: one read round trip plus at most one per node for tags. */
+  /** One key: the common read, without the arrays of the batch path. */
+  async #readEntry(key: string, full: string, timeoutMs: number): Promise<StoredEntry<T> | undefined> {
+    const raw = await this.#ctx.store.get(full, { timeoutMs })
+    return raw === null ? undefined : this.#decodeChecked(key, full, raw, timeoutMs)
+  }
+
+  /** Decoded, and dropped when one of its tags was invalidated since it was written. */
+  async #decodeChecked(
+    key: string,
+    full: string,
+    raw: Buffer,
+    timeoutMs: number,
+  ): Promise<StoredEntry<T> | undefined> {
+    const entry = this.#decodeEntry(key, full, raw)
+    if (entry === undefined || entry.tags.length === 0) return entry
+    const [current] = await this.#ctx.epochs.areCurrent(this.name, [entry.tags], timeoutMs)
+    return current ? entry : undefined
+  }
+
   async #readEntries(
     keys: readonly string[],
     fulls: string[],
     timeoutMs: number,
   ): Promise<Array<StoredEntry<T> | undefined>> {
-    const raws =
-      fulls.length === 1
-        ? [await this.#ctx.store.get(fulls[0] as string, { timeoutMs })]
-        : await this.#ctx.store.getMany(fulls, { timeoutMs })
+    const raws = await this.#ctx.store.getMany(fulls, { timeoutMs })
     return this.#decodeAndCheck(keys, fulls, raws, timeoutMs)
   }
 
@@ -489,19 +504,9 @@ export class Namespace<T = unknown> {
     for (let i = 0; i < raws.length; i++) {
       const raw = raws[i]
       if (raw === null || raw === undefined) continue
-      try {
-        const decoded = this.#codec.decode(raw)
-        entries[i] = {
-          value: decoded.value as T,
-          raw,
-          tags: decoded.tags,
-          expiresAt: decoded.expiresAt,
-          staleUntil: decoded.staleUntil,
-        }
-        if (decoded.tags.length > 0) tagged++
-      } catch (error) {
-        this.#dropUndecodable(keys[i] as string, fulls[i] as string, raw, error)
-      }
+      const entry = this.#decodeEntry(keys[i] as string, fulls[i] as string, raw)
+      entries[i] = entry
+      if (entry !== undefined && entry.tags.length > 0) tagged++
     }
     if (tagged === 0) return entries
     const checked = entries.flatMap((e, i) => (e !== undefined && e.tags.length > 0 ? [i] : []))
@@ -514,6 +519,23 @@ export class Namespace<T = unknown> {
       if (!current[i]) entries[entryIndex] = undefined
     })
     return entries
+  }
+
+  /** Undecodable bytes are reported and removed, and read as a miss. */
+  #decodeEntry(key: string, full: string, raw: Buffer): StoredEntry<T> | undefined {
+    try {
+      const decoded = this.#codec.decode(raw)
+      return {
+        value: decoded.value as T,
+        raw,
+        tags: decoded.tags,
+        expiresAt: decoded.expiresAt,
+        staleUntil: decoded.staleUntil,
+      }
+    } catch (error) {
+      this.#dropUndecodable(key, full, raw, error)
+      return undefined
+    }
   }
 
   #dropUndecodable(key: string, full: string, raw: Buffer, error: unknown): void {
