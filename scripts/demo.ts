@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { delimiter, dirname, join } from 'node:path'
 import { type Cache, createCache } from '@keyshard/core'
 import { findServerBinary, startCluster, type TestCluster } from '@keyshard/testkit'
 import calculateSlot from 'cluster-key-slot'
@@ -105,11 +105,25 @@ async function startApps(env: Record<string, string>): Promise<RunningApp[]> {
     }
     if (!pkg.keyshardDemo || !pkg.scripts?.start) continue
     const port = await freePort()
-    const child = spawn('npx', ['-y', 'pnpm@10.34.8', '--silent', 'run', 'start'], {
-      cwd: join(appsDir, name),
-      env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    const cwd = join(appsDir, name)
+    // The app's own `start` script, run the way `pnpm run` runs it (sh, with the workspace's bins on PATH), on the
+    // same Node as the demo; going through npx/pnpm again would add seconds and depend on the caller's npm setup.
+    const path = [
+      join(cwd, 'node_modules', '.bin'),
+      join(root, 'node_modules', '.bin'),
+      dirname(process.execPath),
+    ]
+    const child = spawn('sh', ['-c', pkg.scripts.start], {
+      cwd,
+      env: {
+        ...process.env,
+        ...env,
+        PATH: [...path, process.env.PATH ?? ''].join(delimiter),
+        PORT: String(port),
+        HOST: '127.0.0.1',
+      },
       stdio: ['ignore', 'inherit', 'inherit'],
-      // Its own process group: npx -> pnpm -> sh -> node, and a signal to npx alone would orphan the app.
+      // Its own process group (sh -> node), so stopping the group stops the app and nothing is orphaned.
       detached: true,
     })
     apps.push({ name, url: `http://127.0.0.1:${port}/`, child })
