@@ -223,7 +223,7 @@ export class ReadThrough<T> {
     const token = Buffer.from(randomBytes(12).toString('base64url'))
     const lock = await this.#tryLock(lockKey, token, o.lockTtlMs, key)
     if (lock === 'down') return this.#callLoader(key, full, loader, o, stale, false)
-    if (lock === 'owned') return this.#loadAsOwner(key, full, loader, o, stale, lockKey, token)
+    if (lock === 'owned') return this.#loadUnlessStored(key, full, loader, o, stale, lockKey, token)
 
     // Someone else is loading. A usable stale value is served at once instead of waiting (stale-while-revalidate).
     if (stale !== undefined) {
@@ -260,9 +260,9 @@ export class ReadThrough<T> {
         return this.#callLoader(key, full, loader, o, undefined, false)
       }
       if (retry === 'owned') {
-        // The previous owner died (its lock expired without an entry): take over.
+        // The previous owner died (its lock expired without an entry), or finished just after our last read.
         this.#reportWait(key, waitStarted)
-        return this.#loadAsOwner(key, full, loader, o, undefined, lockKey, token)
+        return this.#loadUnlessStored(key, full, loader, o, undefined, lockKey, token)
       }
     }
   }
@@ -275,6 +275,32 @@ export class ReadThrough<T> {
       lock === 'owned' ? this.#loadAsOwner(key, full, loader, o, entry, lockKey, token) : undefined,
     )
     this.#shared.track(refresh)
+  }
+
+  /**
+   * Holding the lock. Another instance may have loaded, stored and released between our miss and our lock, so
+   * read once more before calling the loader: without this, two instances can both load one key.
+   */
+  async #loadUnlessStored(
+    key: string,
+    full: string,
+    loader: Loader<T>,
+    o: Resolved,
+    stale: ReadThroughEntry<T> | undefined,
+    lockKey: string,
+    token: Buffer,
+  ): Promise<T> {
+    let current: ReadThroughEntry<T> | undefined
+    try {
+      current = await this.#read(key, full)
+    } catch (error) {
+      this.#reportStoreError(error, key)
+    }
+    if (current !== undefined && isFresh(current, Date.now())) {
+      this.#release(key, lockKey, token, Promise.resolve())
+      return current.value
+    }
+    return this.#loadAsOwner(key, full, loader, o, stale, lockKey, token)
   }
 
   async #loadAsOwner(
@@ -290,15 +316,17 @@ export class ReadThrough<T> {
     try {
       return await this.#callLoader(key, full, loader, o, stale, true, done)
     } finally {
-      // Released only after the entry is written (even when a soft timeout answered the caller early), and only
-      // if still ours: an expired lock may belong to someone else by now.
-      const release = (done.promise ?? Promise.resolve()).then(() =>
-        this.#shared.ctx.store.compareAndDelete(lockKey, token, { timeoutMs: this.#shared.ctx.operationMs }),
-      )
-      this.#shared.track(
-        release.catch((error: unknown) => this.#reportStoreError(error, key, 'lock-release')),
-      )
+      // Released only after the entry is written (even when a soft timeout answered the caller early).
+      this.#release(key, lockKey, token, done.promise ?? Promise.resolve())
     }
+  }
+
+  /** Deletes the lock once `after` settles, and only if it is still ours: an expired lock may be someone else's. */
+  #release(key: string, lockKey: string, token: Buffer, after: Promise<void>): void {
+    const release = after.then(() =>
+      this.#shared.ctx.store.compareAndDelete(lockKey, token, { timeoutMs: this.#shared.ctx.operationMs }),
+    )
+    this.#shared.track(release.catch((error: unknown) => this.#reportStoreError(error, key, 'lock-release')))
   }
 
   /**

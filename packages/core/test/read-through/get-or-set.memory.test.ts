@@ -184,6 +184,32 @@ describe('getOrSet (memory store)', () => {
     await ownerLoad.catch(() => undefined)
   })
 
+  it('does not load again when another instance stored the value between the miss and the lock', async () => {
+    // The other instance loads, stores and releases its lock in exactly that gap: a store that runs it just
+    // before this instance's lock attempt makes the interleaving deterministic.
+    let beforeLock: (() => Promise<void>) | undefined
+    class GapStore extends MemoryStore {
+      override async set(...args: Parameters<MemoryStore['set']>): ReturnType<MemoryStore['set']> {
+        const hook = args[3].onlyIfAbsent && args[0].includes('__l:') ? beforeLock : undefined
+        beforeLock = undefined
+        await hook?.()
+        return super.set(...args)
+      }
+    }
+    const store = new GapStore()
+    const [mine, other] = await Promise.all([make(store), make(store)])
+    beforeLock = () => other.namespace<string>('gap').set('k', 'stored-by-other')
+    let calls = 0
+    const value = await mine.namespace<string>('gap').getOrSet('k', () => {
+      calls++
+      return 'loaded-here'
+    })
+    expect(value).toBe('stored-by-other')
+    expect(calls).toBe(0)
+    // The lock taken before the re-check is released, so later misses elsewhere are not held up by it.
+    await until(async () => (await store.scan('*__l:*', '0', 100, { timeoutMs: 100 })).keys.length === 0)
+  })
+
   it('getManyOrSet loads only the misses, in one call', async () => {
     const cache = await make(new MemoryStore())
     const ns = cache.namespace<number>('many')
