@@ -5,7 +5,7 @@ import type { CacheEvents } from './events.js'
 import type { Invalidations } from './l1/invalidation-publisher.js'
 import type { L1Tier } from './l1/l1-tier.js'
 import type { CacheObserver } from './observability/metrics.js'
-import { ReadThrough, type ReadThroughShared } from './read-through/read-through.js'
+import { type LoadedWrite, ReadThrough, type ReadThroughShared } from './read-through/read-through.js'
 import { escapeGlob, fullKey, namespacePattern, userKeyFrom, validateKey } from './keys.js'
 import type { Store, StoreValue } from './store/store.js'
 import { type TagEpoch, TagEpochs } from './tag-epochs.js'
@@ -80,8 +80,7 @@ export class Namespace<T = unknown> {
               name,
               defaultTtlMs,
               read: (key, full, timeoutMs) => this.#readEntry(key, full, timeoutMs),
-              write: (key, full, value, tags, ttlMs, graceMs, timeoutMs, keepExpiry) =>
-                this.#writeLoaded(key, full, value, tags, ttlMs, graceMs, timeoutMs, keepExpiry),
+              write: (entry) => this.#writeLoaded(entry),
               assertOpen: () => this.#assertOpen(),
             },
             ctx.readThrough,
@@ -591,16 +590,16 @@ export class Namespace<T = unknown> {
   }
 
   /** getOrSet's write: logical expiry in the envelope, physical expiry ttl + grace so stale values survive. */
-  async #writeLoaded(
-    key: string,
-    full: string,
-    value: T,
-    tags: string[],
-    ttlMs: number | null,
-    graceMs: number,
-    timeoutMs: number,
-    keepExpiry = false,
-  ): Promise<number> {
+  async #writeLoaded({
+    key,
+    full,
+    value,
+    tags,
+    ttlMs,
+    graceMs,
+    timeoutMs,
+    keepExpiry,
+  }: LoadedWrite<T>): Promise<number> {
     const encoded = this.#codec.prepare(value)
     const physicalMs = ttlMs === null ? null : ttlMs + graceMs
     const epochs = await this.#ctx.epochs.ensure(this.name, tags, physicalMs, timeoutMs)

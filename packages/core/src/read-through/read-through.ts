@@ -12,6 +12,8 @@ import { CircuitBreaker } from './circuit-breaker.js'
 import { RateLimiter } from './rate-limiter.js'
 import { SingleFlight } from './single-flight.js'
 
+const NO_BYTES = Buffer.alloc(0)
+
 /** What read-through needs to know about a stored entry. */
 export interface ReadThroughEntry<T> {
   value: T
@@ -22,6 +24,19 @@ export interface ReadThroughEntry<T> {
   staleUntil: number
 }
 
+/** What getOrSet stores for a loaded value. */
+export interface LoadedWrite<T> {
+  key: string
+  full: string
+  value: T
+  tags: string[]
+  ttlMs: number | null
+  graceMs: number
+  timeoutMs: number
+  /** Record the logical expiry even without grace (early refresh needs it). */
+  keepExpiry: boolean
+}
+
 /** The namespace operations read-through is built on; the namespace keeps every encoding and tag rule. */
 export interface ReadThroughHost<T> {
   readonly name: string
@@ -29,17 +44,7 @@ export interface ReadThroughHost<T> {
   /** Decoded and tag-checked, but not filtered by logical expiry. Rejects when the store fails. */
   read(key: string, full: string, timeoutMs: number): Promise<ReadThroughEntry<T> | undefined>
   /** Encodes and writes, then invalidates L1s; resolves with the encoded size. */
-  write(
-    key: string,
-    full: string,
-    value: T,
-    tags: string[],
-    ttlMs: number | null,
-    graceMs: number,
-    timeoutMs: number,
-    /** Record the logical expiry even without grace (early refresh needs it). */
-    keepExpiry?: boolean,
-  ): Promise<number>
+  write(entry: LoadedWrite<T>): Promise<number>
   assertOpen(): void
 }
 
@@ -223,7 +228,7 @@ export class ReadThrough<T> {
     const token = Buffer.from(randomBytes(12).toString('base64url'))
     const lock = await this.#tryLock(lockKey, token, o.lockTtlMs, key)
     if (lock === 'down') return this.#callLoader(key, full, loader, o, stale, false)
-    if (lock === 'owned') return this.#loadUnlessStored(key, full, loader, o, stale, lockKey, token)
+    if (lock === 'owned') return this.#loadAsOwner(key, full, loader, o, stale, lockKey, token)
 
     // Someone else is loading. A usable stale value is served at once instead of waiting (stale-while-revalidate).
     if (stale !== undefined) {
@@ -262,7 +267,7 @@ export class ReadThrough<T> {
       if (retry === 'owned') {
         // The previous owner died (its lock expired without an entry), or finished just after our last read.
         this.#reportWait(key, waitStarted)
-        return this.#loadUnlessStored(key, full, loader, o, undefined, lockKey, token)
+        return this.#loadAsOwner(key, full, loader, o, undefined, lockKey, token)
       }
     }
   }
@@ -278,43 +283,37 @@ export class ReadThrough<T> {
   }
 
   /**
-   * Holding the lock. Another instance may have loaded, stored and released between our miss and our lock, so
-   * read once more before calling the loader: without this, two instances can both load one key.
+   * Holding the lock: loads and stores, then releases. `replacing` is the entry this instance read before locking
+   * (stale, or fresh for an early refresh).
    */
-  async #loadUnlessStored(
+  async #loadAsOwner(
     key: string,
     full: string,
     loader: Loader<T>,
     o: Resolved,
-    stale: ReadThroughEntry<T> | undefined,
+    replacing: ReadThroughEntry<T> | undefined,
     lockKey: string,
     token: Buffer,
   ): Promise<T> {
+    // Another instance may have loaded, stored and released between our read and our lock: use what it stored
+    // instead of loading the key a second time.
     let current: ReadThroughEntry<T> | undefined
     try {
       current = await this.#read(key, full)
     } catch (error) {
       this.#reportStoreError(error, key)
     }
-    if (current !== undefined && isFresh(current, Date.now())) {
+    if (
+      current !== undefined &&
+      isFresh(current, Date.now()) &&
+      !current.raw.equals(replacing?.raw ?? NO_BYTES)
+    ) {
       this.#release(key, lockKey, token, Promise.resolve())
       return current.value
     }
-    return this.#loadAsOwner(key, full, loader, o, stale, lockKey, token)
-  }
-
-  async #loadAsOwner(
-    key: string,
-    full: string,
-    loader: Loader<T>,
-    o: Resolved,
-    stale: ReadThroughEntry<T> | undefined,
-    lockKey: string,
-    token: Buffer,
-  ): Promise<T> {
     const done: { promise?: Promise<void> } = {}
     try {
-      return await this.#callLoader(key, full, loader, o, stale, true, done)
+      return await this.#callLoader(key, full, loader, o, replacing, true, done)
     } finally {
       // Released only after the entry is written (even when a soft timeout answered the caller early).
       this.#release(key, lockKey, token, done.promise ?? Promise.resolve())
@@ -399,7 +398,16 @@ export class ReadThrough<T> {
       )
     const stored = loaded.then(async (value) => {
       if (skipped || value === undefined) return
-      const write = this.#write(key, full, value, tags, ttlMs, o.graceMs, o.earlyRefreshMs > 0)
+      const write = this.#write({
+        key,
+        full,
+        value,
+        tags,
+        ttlMs,
+        graceMs: o.graceMs,
+        timeoutMs: this.#shared.ctx.operationMs,
+        keepExpiry: o.earlyRefreshMs > 0,
+      })
       if (storeUp) await write
       else this.#shared.track(write)
     })
@@ -437,32 +445,15 @@ export class ReadThrough<T> {
     return outcome
   }
 
-  async #write(
-    key: string,
-    full: string,
-    value: T,
-    tags: string[],
-    ttlMs: number | null,
-    graceMs: number,
-    earlyRefresh: boolean,
-  ): Promise<void> {
+  async #write(entry: LoadedWrite<T>): Promise<void> {
     try {
-      const size = await this.#host.write(
-        key,
-        full,
-        value,
-        tags,
-        ttlMs,
-        graceMs,
-        this.#shared.ctx.operationMs,
-        earlyRefresh,
-      )
-      const expiresAt = ttlMs === null ? 0 : Date.now() + ttlMs
+      const size = await this.#host.write(entry)
+      const expiresAt = entry.ttlMs === null ? 0 : Date.now() + entry.ttlMs
       // The write itself invalidated the L1 (bumping its generation); this value is the newest, so it may fill.
       const l1 = this.#shared.ctx.l1
-      l1?.fill(full, this.#host.name, value, tags, expiresAt, size, l1.generation)
+      l1?.fill(entry.full, this.#host.name, entry.value, entry.tags, expiresAt, size, l1.generation)
     } catch (error) {
-      this.#reportStoreError(error, key, 'getOrSet-write')
+      this.#reportStoreError(error, entry.key, 'getOrSet-write')
     }
   }
 
