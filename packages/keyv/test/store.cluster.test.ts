@@ -129,6 +129,10 @@ describe('createKeyv with cache options', () => {
       await keyv.clear()
       await keyv.disconnect()
     }
+    await expect(createKeyv('http://127.0.0.1:1')).rejects.toMatchObject({
+      code: 'ERR_CONFIG',
+      details: { option: 'url' },
+    })
   })
 
   it('rejects with a connect error naming the address when no node answers', async () => {

@@ -256,6 +256,13 @@ describe('ValueCodec: encoding errors', () => {
     expect(calls).toBe(1)
   })
 
+  it('refuses an encoder that returns neither a Buffer nor a string', () => {
+    const broken: Encoder = { name: 'broken', encode: () => 42 as never, decode: () => null }
+    const error = errorOf(() => codecOf(broken).prepare({ a: 1 }))
+    expect(error.code).toBe('ERR_ENCODE')
+    expect(error.message).toMatch(/returned number, not a Buffer or a string/)
+  })
+
   it('counts the UTF-8 bytes of text against maxValueBytes and wraps text that looks like an envelope', () => {
     const codec = codecOf(rawStringEncoder, [], 10)
     expect(codec.prepare('abcdefghij').body).toBe('abcdefghij')
