@@ -62,7 +62,7 @@ export interface CacheOptions {
   clientName?: string
   /** Where reads go in cluster mode. @default 'primary' */
   readFrom?: 'primary' | 'replica'
-  /** Pipeline commands issued in the same tick. @default true */
+  /** Send the commands issued in the same tick to each node in one socket write. @default true */
   autoPipelining?: boolean
   /** Connection pool size hint (iovalkey multiplexes one connection per node; kept for env parity). @default 1 */
   poolSize?: number

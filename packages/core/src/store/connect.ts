@@ -29,7 +29,8 @@ function nodeOptions(o: ValkeyConnectOptions): RedisOptions {
     connectionName: o.clientName,
     connectTimeout: o.dialTimeoutMs,
     maxRetriesPerRequest: o.maxRetries,
-    enableAutoPipelining: o.autoPipelining,
+    // The store coalesces writes itself (write-coalescer.ts).
+    enableAutoPipelining: false,
   }
   if (o.username !== undefined) opts.username = o.username
   if (o.password !== undefined) opts.password = o.password
@@ -60,7 +61,6 @@ async function diagnose(host: string, port: number, base: RedisOptions, timeoutM
     connectTimeout: timeoutMs,
     retryStrategy: () => null,
     maxRetriesPerRequest: 0,
-    enableAutoPipelining: false,
   })
   let last: unknown
   probe.on('error', (error: unknown) => {
@@ -111,7 +111,7 @@ export async function connectValkeyStore(options: ValkeyConnectOptions): Promise
   } else {
     const cluster = new Cluster(options.seeds, {
       lazyConnect: true,
-      enableAutoPipelining: options.autoPipelining,
+      enableAutoPipelining: false,
       scaleReads: options.readFrom === 'replica' ? 'slave' : 'master',
       maxRedirections: 16,
       clusterRetryStrategy: (times) => backoff(times),
@@ -198,7 +198,6 @@ export async function connectValkeyStore(options: ValkeyConnectOptions): Promise
       lazyConnect: true,
       retryStrategy: () => null,
       maxRetriesPerRequest: 0,
-      enableAutoPipelining: false,
     })
     probe.on('error', () => {})
     try {
@@ -213,6 +212,7 @@ export async function connectValkeyStore(options: ValkeyConnectOptions): Promise
   return new ValkeyStore(client, {
     pingAddress,
     offlineQueueLimit: options.offlineQueueLimit,
-    makeSubscriber: () => new Subscriber(subscriberCandidates, { ...base, enableAutoPipelining: false }),
+    autoPipelining: options.autoPipelining,
+    makeSubscriber: () => new Subscriber(subscriberCandidates, base),
   })
 }

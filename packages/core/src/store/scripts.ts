@@ -39,9 +39,8 @@ return 1`,
   },
   /**
    * ARGV: ttlMs|'', candidate. Stores the candidate when absent, otherwise extends the TTL without ever shortening
-   * it (PTTL check instead of PEXPIRE GT so pre-7.0 servers work too). One key per call: iovalkey's cluster
-   * auto-pipelining routes a script by its first argument, so variadic-key scripts would be grouped by the key
-   * count instead of the slot.
+   * it (PTTL check instead of PEXPIRE GT so pre-7.0 servers work too). One key per call, so a call never spans
+   * slots; the calls of one read are still written together per node.
    */
   ksEnsure: {
     numberOfKeys: 1,

@@ -15,6 +15,7 @@ import type { Subscriber } from './subscriber.js'
 import { InflightCommands } from './inflight-commands.js'
 import { withTimeout } from './with-timeout.js'
 import { toKeyshardError } from './wire-errors.js'
+import { WriteCoalescer } from './write-coalescer.js'
 
 type Client = Redis | Cluster
 
@@ -38,6 +39,8 @@ interface ScriptCommands {
 
 export interface ValkeyStoreOptions {
   offlineQueueLimit: number
+  /** Write the commands issued in one tick together (the client's own auto-pipelining must be off). */
+  autoPipelining: boolean
   /** Builds the dedicated subscriber connection for an address (`null` = the standalone server). */
   makeSubscriber: () => Subscriber
   /**
@@ -72,6 +75,7 @@ export class ValkeyStore implements Store {
   #offline = 0
   /** Commands issued and not yet settled: their deadlines, and what close() lets finish before QUIT. */
   readonly #inflight = new InflightCommands()
+  readonly #coalescer: WriteCoalescer | undefined
   #closing: Promise<void> | undefined
   #hasDelIfEq: Promise<boolean> | undefined
 
@@ -82,6 +86,13 @@ export class ValkeyStore implements Store {
     this.#offlineQueueLimit = options.offlineQueueLimit
     this.#makeSubscriber = options.makeSubscriber
     this.#pingAddress = options.pingAddress
+    if (options.autoPipelining) {
+      this.#coalescer = new WriteCoalescer(
+        this.kind === 'single'
+          ? () => [(client as Redis).stream]
+          : () => (client as Cluster).nodes('all').map((node) => node.stream),
+      )
+    }
   }
 
   /**
@@ -104,6 +115,7 @@ export class ValkeyStore implements Store {
       queued = true
       this.#offline++
     }
+    this.#coalescer?.hold()
     let command: Promise<T>
     try {
       command = fn()
@@ -123,7 +135,7 @@ export class ValkeyStore implements Store {
     return [...(this.#client as Cluster).nodes('master')].sort((a, b) => address(a).localeCompare(address(b)))
   }
 
-  /** Runs `fn` once per slot group, concurrently (auto-pipelining batches them per node), then restores order. */
+  /** Runs `fn` once per slot group, concurrently (written together per node), then restores order. */
   async #perSlot<T>(keys: readonly string[], fn: (slotKeys: string[]) => Promise<T[]>): Promise<T[]> {
     if (keys.length === 0) return []
     if (this.kind === 'single') return fn([...keys])
@@ -463,7 +475,7 @@ export class ValkeyStore implements Store {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      // Auto-pipelined commands wait for the next tick before being written, so QUIT alone could overtake them:
+      // A command is only written once its tick ends, and QUIT would not wait for replies still owed to callers:
       // wait for our own in-flight commands first. QUIT then flushes anything else iovalkey still has queued.
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
