@@ -55,7 +55,6 @@ export class Cache {
         : new L1Tier(store, options.prefix, resolveL1Options(features.l1), (error, operation) =>
             this.#events.emit('error', { error: toKeyshardError(error, 'ERR_COMMAND'), operation }),
           )
-    this.#l1Ready = this.#l1?.start() ?? Promise.resolve()
     const publishInvalidations = features.publishInvalidations ?? this.#l1 !== undefined
     if (typeof publishInvalidations !== 'boolean')
       throw new KeyshardError('ERR_CONFIG', 'option publishInvalidations must be true or false', {
@@ -95,6 +94,8 @@ export class Cache {
       ...(this.#l1 === undefined ? {} : { l1: this.#l1, invalidations: this.#l1 }),
       ...(this.#publisher === undefined ? {} : { invalidations: this.#publisher }),
     }
+    // Last: every option above may still throw, and a subscription made before would outlive the failed cache.
+    this.#l1Ready = this.#l1?.start() ?? Promise.resolve()
   }
 
   /** Resolves once the L1 coherence subscription is up (or has failed and been reported); L1 is bypassed until then. */

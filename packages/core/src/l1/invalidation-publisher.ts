@@ -11,6 +11,32 @@ export interface InvalidationMessage {
   c?: 1
 }
 
+/**
+ * The message in `raw`, or undefined when it is not one: anyone who can PUBLISH may write to the channel, and a
+ * malformed message must not throw inside the subscriber's handler.
+ */
+export function parseInvalidation(raw: string): InvalidationMessage | undefined {
+  let message: unknown
+  try {
+    message = JSON.parse(raw)
+  } catch {
+    return undefined
+  }
+  if (typeof message !== 'object' || message === null) return undefined
+  const { i, n, k, t, c } = message as Record<string, unknown>
+  const strings = (v: unknown) =>
+    v === undefined || (Array.isArray(v) && v.every((x) => typeof x === 'string'))
+  if (
+    typeof i !== 'string' ||
+    typeof n !== 'string' ||
+    !strings(k) ||
+    !strings(t) ||
+    !(c === undefined || c === 1)
+  )
+    return undefined
+  return message as InvalidationMessage
+}
+
 /** How a namespace announces its mutations to the L1 tiers of every instance. */
 export interface Invalidations {
   invalidateKeys(namespace: string, fullKeys: readonly string[]): void

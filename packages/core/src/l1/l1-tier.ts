@@ -6,6 +6,7 @@ import {
   type InvalidationMessage,
   InvalidationPublisher,
   type Invalidations,
+  parseInvalidation,
 } from './invalidation-publisher.js'
 
 const KEY_GENERATIONS_CAP = 10_000
@@ -184,15 +185,24 @@ export class L1Tier implements Invalidations {
   }
 
   #onMessage(raw: string): void {
-    let message: InvalidationMessage
-    try {
-      message = JSON.parse(raw) as InvalidationMessage
-    } catch (error) {
-      this.#onError(error, 'l1-message')
+    const message = parseInvalidation(raw)
+    if (message === undefined) {
+      // We cannot tell what it meant to invalidate, so drop everything rather than risk serving it.
+      this.#broadGeneration = ++this.#generation
+      this.#lru.clear()
+      this.#onError(
+        new KeyshardError(
+          'ERR_COMMAND',
+          `Ignored a malformed message on ${this.channel}; the L1 was flushed`,
+          {
+            details: { message: raw.slice(0, 200) },
+          },
+        ),
+        'l1-message',
+      )
       return
     }
-    if (message.i === this.id || typeof message.n !== 'string') return
-    this.#apply(message)
+    if (message.i !== this.id) this.#apply(message)
   }
 
   #apply(message: InvalidationMessage): void {

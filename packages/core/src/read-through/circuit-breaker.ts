@@ -18,6 +18,7 @@ export class CircuitBreaker {
   #openedAt = 0
   #state: CircuitState = 'closed'
   #probeInFlight = false
+  #probeStartedAt = 0
 
   constructor(
     options: CircuitBreakerOptions = {},
@@ -39,12 +40,19 @@ export class CircuitBreaker {
     return this.#state
   }
 
-  /** Whether a loader call may start now. In half-open state only the first caller gets through. */
+  /**
+   * Whether a loader call may start now. In half-open state only the first caller gets through; a probe that has
+   * not settled within `openMs` (a loader that never returns) no longer blocks the next one.
+   */
   tryAcquire(): boolean {
     const state = this.state
     if (state === 'closed') return true
-    if (state === 'half-open' && !this.#probeInFlight) {
+    if (
+      state === 'half-open' &&
+      (!this.#probeInFlight || this.now() - this.#probeStartedAt >= this.#openMs)
+    ) {
       this.#probeInFlight = true
+      this.#probeStartedAt = this.now()
       return true
     }
     return false

@@ -1,7 +1,7 @@
 export interface RateLimiterOptions {
   /** Loader calls allowed per second, sustained. */
   perSecond: number
-  /** Calls allowed in a burst above the sustained rate. @default perSecond */
+  /** Calls allowed in a burst above the sustained rate. @default max(1, perSecond) */
   burst?: number
 }
 
@@ -19,7 +19,8 @@ export class RateLimiter {
     if (!(options.perSecond > 0))
       throw new RangeError(`rateLimit.perSecond must be positive, got ${options.perSecond}`)
     this.#rate = options.perSecond / 1000
-    this.#burst = options.burst ?? options.perSecond
+    // A sustained rate below 1/s still allows one call at a time.
+    this.#burst = options.burst ?? Math.max(1, options.perSecond)
     if (!(this.#burst >= 1)) throw new RangeError(`rateLimit.burst must be at least 1, got ${this.#burst}`)
     this.#tokens = this.#burst
     this.#last = now()

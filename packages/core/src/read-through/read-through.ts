@@ -58,24 +58,39 @@ export interface ResolvedReadThroughDefaults {
   rateLimit: ConstructorParameters<typeof RateLimiter>[0] | undefined
 }
 
+/** Bad values are ERR_CONFIG at createCache, not a RangeError at the first getOrSet. */
 export function resolveReadThroughDefaults(options: ReadThroughOptions = {}): ResolvedReadThroughDefaults {
-  return {
-    graceMs: options.grace === undefined ? 0 : positiveOrZero(options.grace, 'grace'),
-    softTimeoutMs: options.timeout === undefined ? undefined : positiveOrZero(options.timeout, 'timeout'),
-    hardTimeoutMs:
-      options.hardTimeout === undefined ? undefined : positiveOrZero(options.hardTimeout, 'hardTimeout'),
-    lockTtlMs: options.lock?.ttl === undefined ? 10_000 : positiveOrZero(options.lock.ttl, 'lock.ttl'),
-    lockTimeoutMs:
-      options.lock?.timeout === undefined ? 5_000 : positiveOrZero(options.lock.timeout, 'lock.timeout'),
-    circuitBreaker: options.circuitBreaker === undefined ? {} : options.circuitBreaker,
-    rateLimit: options.rateLimit,
+  try {
+    const circuitBreaker = options.circuitBreaker === undefined ? {} : options.circuitBreaker
+    // Built once here only to validate their options; each namespace gets its own later.
+    if (circuitBreaker !== false) new CircuitBreaker(circuitBreaker)
+    if (options.rateLimit !== undefined) new RateLimiter(options.rateLimit)
+    return {
+      graceMs: options.grace === undefined ? 0 : positiveOrZero(options.grace, 'grace'),
+      softTimeoutMs: options.timeout === undefined ? undefined : positiveOrZero(options.timeout, 'timeout'),
+      hardTimeoutMs:
+        options.hardTimeout === undefined ? undefined : positiveOrZero(options.hardTimeout, 'hardTimeout'),
+      lockTtlMs: options.lock?.ttl === undefined ? 10_000 : positiveOrZero(options.lock.ttl, 'lock.ttl'),
+      lockTimeoutMs:
+        options.lock?.timeout === undefined ? 5_000 : positiveOrZero(options.lock.timeout, 'lock.timeout'),
+      circuitBreaker,
+      rateLimit: options.rateLimit,
+    }
+  } catch (error) {
+    throw new KeyshardError(
+      'ERR_CONFIG',
+      `readThrough: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+        details: { option: 'readThrough' },
+      },
+    )
   }
 }
 
+/** 0 turns the feature off for one call (e.g. no grace although the cache has one). */
 function positiveOrZero(d: Duration, what: string): number {
-  const ms = parseDuration(d)
-  if (!(ms >= 0)) throw new RangeError(`${what} must be a non-negative duration, got ${String(d)}`)
-  return ms
+  return d === 0 ? 0 : parseDuration(d, what)
 }
 
 /** Per-cache state shared by every view of a namespace: in-flight loads, breakers and limiters. */
@@ -215,7 +230,7 @@ export class ReadThrough<T> {
     }
     if (entry !== undefined && isFresh(entry, Date.now())) {
       events.emit('hit', { namespace: this.#host.name, key, tier: 'l2' })
-      this.#fillL1(full, entry, generation)
+      this.#fillL1(full, entry, generation, o.earlyRefreshMs)
       if (o.earlyRefreshMs > 0 && entry.expiresAt > 0 && entry.expiresAt - Date.now() <= o.earlyRefreshMs) {
         this.#refreshEarly(key, full, loader, o, entry)
       }
@@ -345,15 +360,16 @@ export class ReadThrough<T> {
     const { events } = this.#shared.ctx
     const breaker = this.#shared.breaker(ns)
     const limiter = this.#shared.limiter(ns)
-    if (
-      breaker?.state === 'open' ||
-      (limiter !== undefined && !limiter.tryAcquire()) ||
-      (breaker !== undefined && !breaker.tryAcquire())
-    ) {
-      const why =
-        breaker?.state === 'open'
+    // The breaker first: a call it refuses must not spend a rate-limit token.
+    const why =
+      breaker !== undefined && !breaker.tryAcquire()
+        ? breaker.state === 'open'
           ? 'its circuit breaker is open after repeated failures'
-          : 'its rate limit is exhausted'
+          : 'its circuit breaker is half-open and already probing the loader'
+        : limiter !== undefined && !limiter.tryAcquire()
+          ? 'its rate limit is exhausted'
+          : undefined
+    if (why !== undefined) {
       if (stale !== undefined) {
         events.emit('stale', { namespace: ns, key, reason: 'circuit-open' })
         return stale.value
@@ -398,16 +414,19 @@ export class ReadThrough<T> {
       )
     const stored = loaded.then(async (value) => {
       if (skipped || value === undefined) return
-      const write = this.#write({
-        key,
-        full,
-        value,
-        tags,
-        ttlMs,
-        graceMs: o.graceMs,
-        timeoutMs: this.#shared.ctx.operationMs,
-        keepExpiry: o.earlyRefreshMs > 0,
-      })
+      const write = this.#write(
+        {
+          key,
+          full,
+          value,
+          tags,
+          ttlMs,
+          graceMs: o.graceMs,
+          timeoutMs: this.#shared.ctx.operationMs,
+          keepExpiry: o.earlyRefreshMs > 0,
+        },
+        o.earlyRefreshMs,
+      )
       if (storeUp) await write
       else this.#shared.track(write)
     })
@@ -445,13 +464,25 @@ export class ReadThrough<T> {
     return outcome
   }
 
-  async #write(entry: LoadedWrite<T>): Promise<void> {
+  async #write(entry: LoadedWrite<T>, earlyRefreshMs: number): Promise<void> {
+    const l1 = this.#shared.ctx.l1
+    const before = l1?.generation ?? 0
     try {
       const size = await this.#host.write(entry)
-      const expiresAt = entry.ttlMs === null ? 0 : Date.now() + entry.ttlMs
-      // The write itself invalidated the L1 (bumping its generation); this value is the newest, so it may fill.
-      const l1 = this.#shared.ctx.l1
-      l1?.fill(entry.full, this.#host.name, entry.value, entry.tags, expiresAt, size, l1.generation)
+      // The write's own key invalidation moved the generation by one. Anything more arrived while the write was in
+      // flight (a tag invalidation may have made this very entry invalid in Valkey), so the next read fills instead.
+      if (l1 !== undefined && l1.generation === before + 1) {
+        const expiresAt = entry.ttlMs === null ? 0 : Date.now() + entry.ttlMs
+        l1.fill(
+          entry.full,
+          this.#host.name,
+          entry.value,
+          entry.tags,
+          l1ExpiresAt(expiresAt, earlyRefreshMs),
+          size,
+          l1.generation,
+        )
+      }
     } catch (error) {
       this.#reportStoreError(error, entry.key, 'getOrSet-write')
     }
@@ -479,13 +510,13 @@ export class ReadThrough<T> {
     }
   }
 
-  #fillL1(full: string, entry: ReadThroughEntry<T>, generation: number): void {
+  #fillL1(full: string, entry: ReadThroughEntry<T>, generation: number, earlyRefreshMs: number): void {
     this.#shared.ctx.l1?.fill(
       full,
       this.#host.name,
       entry.value,
       entry.tags.map((t) => t.tag),
-      entry.expiresAt,
+      l1ExpiresAt(entry.expiresAt, earlyRefreshMs),
       entry.raw.length,
       generation,
     )
@@ -508,6 +539,14 @@ export class ReadThrough<T> {
           })
     this.#shared.ctx.events.emit('error', { error: err, operation, namespace: this.#host.name, key })
   }
+}
+
+/**
+ * The L1 copy ends where the early-refresh window starts: L1 hits never look at expiry, so inside the window the
+ * reads must reach Valkey for one of them to start the refresh.
+ */
+function l1ExpiresAt(expiresAt: number, earlyRefreshMs: number): number {
+  return expiresAt > 0 && earlyRefreshMs > 0 ? expiresAt - earlyRefreshMs : expiresAt
 }
 
 function isFresh(entry: { expiresAt: number }, now: number): boolean {

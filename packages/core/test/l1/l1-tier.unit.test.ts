@@ -59,6 +59,21 @@ describe('L1Tier', () => {
     expect(b.up).toBe(true)
   })
 
+  it('survives malformed messages on its channel by flushing and reporting them', async () => {
+    const { b, bus, errors } = await pair()
+    for (const junk of ['not json', 'null', '7', '{"i":"x","n":"ns","t":5}', '{"i":"x","n":"ns","k":[1]}']) {
+      b.fill('p:ns:1', 'ns', 1, [], 0, 1, b.generation)
+      bus.publish(b.channel, junk)
+      await delivered()
+      expect(b.get('p:ns:1'), junk).toBeUndefined()
+    }
+    expect(errors).toHaveLength(10) // both tiers of the pair report each one
+    expect(errors.every((e) => e instanceof KeyshardError && e.code === 'ERR_COMMAND')).toBe(true)
+    // Well-formed messages still work afterwards.
+    b.fill('p:ns:2', 'ns', 2, [], 0, 1, b.generation)
+    expect(b.get('p:ns:2')?.value).toBe(2)
+  })
+
   it('validates its options', () => {
     expect(() => resolveL1Options({ maxEntries: 0 })).toThrow(KeyshardError)
     expect(() => resolveL1Options({ maxBytes: -1 })).toThrow(KeyshardError)

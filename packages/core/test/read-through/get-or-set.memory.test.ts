@@ -227,9 +227,86 @@ describe('getOrSet (memory store)', () => {
     })
     expect(again).toEqual([98, 99])
   })
+
+  it('getManyOrSet keeps a cached null as a value', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace<string | null>('nulls')
+    await ns.set('a', null)
+    expect(await ns.getManyOrSet(['a', 'b'], async (keys) => keys.map(() => 'loaded'))).toEqual([
+      null,
+      'loaded',
+    ])
+  })
+})
+
+describe('getOrSet options and protection', () => {
+  it('takes 0 per call to turn off a cache-wide grace or timeout', async () => {
+    const cache = await make(new MemoryStore(), { readThrough: { grace: '1m', timeout: 50 } })
+    const ns = cache.namespace<string>('zero')
+    expect(await ns.getOrSet('k', () => 'v', { ttl: 10, grace: 0, timeout: 0, earlyRefresh: 0 })).toBe('v')
+    await sleep(20)
+    // No grace was recorded for this entry: a failing loader is not answered with the expired value.
+    await expect(ns.getOrSet('k', () => Promise.reject(new Error('down')), { grace: 0 })).rejects.toThrow(
+      'down',
+    )
+  })
+
+  it('refuses bad circuitBreaker and rateLimit options at createCache with ERR_CONFIG', async () => {
+    for (const readThrough of [
+      { circuitBreaker: { failureThreshold: 0 } },
+      { circuitBreaker: { openMs: -5 } },
+      { rateLimit: { perSecond: 0 } },
+      { rateLimit: { perSecond: 5, burst: 0.5 } },
+      { grace: 'soon' },
+    ]) {
+      const error = await createCache({ fromEnv: false, store: new MemoryStore(), readThrough }).catch(
+        (e: unknown) => e,
+      )
+      expect(isKeyshardError(error, 'ERR_CONFIG'), JSON.stringify(readThrough)).toBe(true)
+    }
+    // Below one call per second without a burst still allows one call.
+    const slow = await make(new MemoryStore(), { readThrough: { rateLimit: { perSecond: 0.5 } } })
+    expect(await slow.namespace('rl').getOrSet('a', () => 1)).toBe(1)
+  })
+
+  it('tells a half-open refusal from a rate limit, and spends no token on it', async () => {
+    const cache = await make(new MemoryStore(), {
+      readThrough: {
+        circuitBreaker: { failureThreshold: 1, openMs: 30 },
+        rateLimit: { perSecond: 1, burst: 3 },
+      },
+    })
+    const ns = cache.namespace<string>('probe')
+    await expect(ns.getOrSet('a', () => Promise.reject(new Error('down')))).rejects.toThrow('down')
+    await sleep(40)
+    let release!: (v: string) => void
+    const probe = ns.getOrSet('b', () => new Promise<string>((r) => (release = r)))
+    const refused = await ns.getOrSet('c', () => 'never').catch((e: unknown) => e)
+    expect(isKeyshardError(refused, 'ERR_LOADER')).toBe(true)
+    expect((refused as Error).message).toContain('half-open')
+    release('probed')
+    expect(await probe).toBe('probed')
+    // The bucket (3 tokens) paid for the failed load and the probe only, so one call is still allowed.
+    expect(await ns.getOrSet('d', () => 'x')).toBe('x')
+    const limited = await ns.getOrSet('e', () => 'y').catch((e: unknown) => e)
+    expect((limited as Error).message).toContain('rate limit')
+  })
 })
 
 describe('getOrSet early refresh (memory store)', () => {
+  it('starts the refresh inside the window even when the value is in L1', async () => {
+    const cache = await make(new MemoryStore(), { l1: { maxEntries: 100 } })
+    await cache.ready()
+    const ns = cache.namespace<string>('early-l1')
+    const opts = { ttl: 200, earlyRefresh: 150 }
+    expect(await ns.getOrSet('k', () => 'v1', opts)).toBe('v1')
+    let calls = 0
+    await sleep(80)
+    expect(await ns.getOrSet('k', () => (calls++ === 0 ? 'v2' : 'v3'), opts)).toBe('v1')
+    await until(async () => (await ns.get('k')) === 'v2')
+    expect(calls).toBe(1)
+  })
+
   it('answers with the fresh value and refreshes it in the background once inside the window', async () => {
     const cache = await make(new MemoryStore())
     const ns = cache.namespace<string>('early')

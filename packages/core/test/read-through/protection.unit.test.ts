@@ -63,6 +63,21 @@ describe('CircuitBreaker (injected clock)', () => {
     expect(cb.tryAcquire()).toBe(true)
   })
 
+  it('lets a new probe through when the previous one has not settled within openMs', () => {
+    let now = 0
+    const cb = new CircuitBreaker({ failureThreshold: 1, openMs: 1000 }, () => now)
+    cb.onFailure()
+    now = 1000
+    expect(cb.tryAcquire()).toBe(true) // this probe's loader never returns
+    now = 1999
+    expect(cb.tryAcquire()).toBe(false)
+    now = 2000
+    expect(cb.tryAcquire()).toBe(true)
+    expect(cb.tryAcquire()).toBe(false)
+    cb.onSuccess()
+    expect(cb.state).toBe('closed')
+  })
+
   it('rejects nonsense settings', () => {
     expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(RangeError)
     expect(() => new CircuitBreaker({ openMs: -1 })).toThrow(RangeError)
@@ -90,6 +105,16 @@ describe('RateLimiter (injected clock)', () => {
       true,
       false,
     ])
+  })
+
+  it('allows one call at a time below one call per second when no burst is given', () => {
+    let now = 0
+    const rl = new RateLimiter({ perSecond: 0.5 }, () => now)
+    expect([rl.tryAcquire(), rl.tryAcquire()]).toEqual([true, false])
+    now = 1999
+    expect(rl.tryAcquire()).toBe(false)
+    now = 2000
+    expect(rl.tryAcquire()).toBe(true)
   })
 
   it('rejects nonsense settings', () => {
