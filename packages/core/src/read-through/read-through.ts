@@ -223,7 +223,7 @@ export class ReadThrough<T> {
     const generation = this.#shared.ctx.l1?.generation ?? 0
     let entry: ReadThroughEntry<T> | undefined
     try {
-      entry = await this.#read(key, full)
+      entry = await this.#host.read(key, full, this.#shared.ctx.operationMs)
     } catch (error) {
       this.#reportStoreError(error, key)
       return this.#callLoader(key, full, loader, o, undefined, false)
@@ -259,7 +259,7 @@ export class ReadThrough<T> {
       this.#host.assertOpen()
       let current: ReadThroughEntry<T> | undefined
       try {
-        current = await this.#read(key, full)
+        current = await this.#host.read(key, full, this.#shared.ctx.operationMs)
       } catch (error) {
         this.#reportStoreError(error, key)
         this.#reportWait(key, waitStarted)
@@ -314,7 +314,7 @@ export class ReadThrough<T> {
     // instead of loading the key a second time.
     let current: ReadThroughEntry<T> | undefined
     try {
-      current = await this.#read(key, full)
+      current = await this.#host.read(key, full, this.#shared.ctx.operationMs)
     } catch (error) {
       this.#reportStoreError(error, key)
     }
@@ -486,10 +486,6 @@ export class ReadThrough<T> {
     } catch (error) {
       this.#reportStoreError(error, entry.key, 'getOrSet-write')
     }
-  }
-
-  async #read(key: string, full: string): Promise<ReadThroughEntry<T> | undefined> {
-    return this.#host.read(key, full, this.#shared.ctx.operationMs)
   }
 
   async #tryLock(
