@@ -178,6 +178,12 @@ export function readEnvironment(env: Record<string, string | undefined> = proces
         `a CA certificate is set, but ${tlsVar === undefined ? 'REDIS_TLS' : 'CACHE_TLS_ENABLED'} disables TLS`,
       )
     }
+    if (tlsEnabled === undefined && tlsFromAddresses === false) {
+      throw configError(
+        { variable: 'CACHE_CA_CERT_BASE64' },
+        'a CA certificate is set, but CACHE_ADDRS uses a redis:// or valkey:// URL (no TLS); use rediss:// or valkeys://',
+      )
+    }
   }
   const tls = tlsEnabled ?? tlsFromAddresses ?? (out.ca !== undefined ? true : undefined)
   if (tls !== undefined) out.tlsEnabled = tls
@@ -347,8 +353,7 @@ function parseAddressOption(value: unknown): ParsedAddresses {
  * redis:// rediss:// valkey:// valkeys:// URLs carrying user, password and TLS. Several URLs must agree on them.
  */
 function parseAddresses(text: string, source: Source): ParsedAddresses {
-  const entries = text
-    .split(',')
+  const entries = splitAddressList(text)
     .map((entry) => entry.trim())
     .filter((entry) => entry.length > 0)
   if (entries.length === 0) throw configError(source, 'contains no address')
@@ -371,6 +376,21 @@ function parseAddresses(text: string, source: Source): ParsedAddresses {
       }
       ;(out as unknown as Record<string, unknown>)[field] = value
     }
+  }
+  return out
+}
+
+/**
+ * Splits on commas, except one inside a URL's user:password (written unencoded): the piece after it carries the
+ * '@' but no scheme, and splitting there would echo half a password in an error message.
+ */
+function splitAddressList(text: string): string[] {
+  const out: string[] = []
+  for (const piece of text.split(',')) {
+    const previous = out.at(-1)
+    if (previous?.includes('://') && !previous.includes('@') && piece.includes('@') && !piece.includes('://'))
+      out[out.length - 1] = `${previous},${piece}`
+    else out.push(piece)
   }
   return out
 }

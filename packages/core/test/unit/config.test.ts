@@ -173,6 +173,11 @@ describe('environment variables', () => {
         resolve({ CACHE_ADDRS: 'h:1', CACHE_TLS_ENABLED: '0', CACHE_CA_CERT_BASE64: PEM_B64 }),
       ).details.variable,
     ).toBe('CACHE_CA_CERT_BASE64')
+    // A redis:// URL says "no TLS" as clearly as the variable would: the CA must not be silently dropped.
+    const plainUrl = configError(() => resolve({ CACHE_ADDRS: 'redis://h:1', CACHE_CA_CERT_BASE64: PEM_B64 }))
+    expect(plainUrl.details.variable).toBe('CACHE_CA_CERT_BASE64')
+    expect(plainUrl.message).toContain('rediss://')
+    expect(resolve({ CACHE_ADDRS: 'rediss://h:1', CACHE_CA_CERT_BASE64: PEM_B64 }).tls).toEqual({ ca: PEM })
   })
 })
 
@@ -184,6 +189,7 @@ describe('URLs', () => {
     ['valkey://:only-pass@h:2/', { host: 'h', port: 2 }, undefined, 'only-pass', false],
     ['valkeys://user@[::1]:6380', { host: '::1', port: 6380 }, 'user', undefined, true],
     ['redis://us%40er:p%3Ass%2Fw@h:3', { host: 'h', port: 3 }, 'us@er', 'p:ss/w', false],
+    ['redis://u:pa,ss@h:4', { host: 'h', port: 4 }, 'u', 'pa,ss', false],
   ])('%s', (url, seed, username, password, tls) => {
     for (const o of [
       resolve({ CACHE_ADDRS: url }),
@@ -446,6 +452,8 @@ describe('secrets', () => {
       { CACHE_ADDRS: `redis://:%E0%A4%A@h:1` },
       { CACHE_ADDRS: `user:${SECRET}@h:1` },
       { CACHE_ADDRS: `:${SECRET}@h` },
+      { CACHE_ADDRS: 'redis://user:secret,pa@h:bad' },
+      { CACHE_ADDRS: 'redis://h:1,redis://user:secret,pa@h:bad' },
       { CACHE_PASSWORD: SECRET, CACHE_MODE: 'cluster' },
       { REDIS_HOST: 'h', REDIS_PASSWORD: SECRET, REDIS_PORT: 'nope' },
     ]
