@@ -1,4 +1,4 @@
-import { BUILT_IN_DECOMPRESSORS } from './encoders/compression.js'
+import { builtInDecompressors } from './encoders/compression.js'
 import { isBytesTransparent } from './encoders/raw.js'
 import { type Envelope, hasEnvelopeMagic, readEnvelope, writeEnvelope } from './envelope.js'
 import { KeyshardError } from './errors.js'
@@ -58,8 +58,10 @@ export class ValueCodec {
     this.transformers = options.transformers ?? []
     this.maxValueBytes = options.maxValueBytes
     this.#transparent = isBytesTransparent(this.encoder)
-    const reverters = new Map(BUILT_IN_DECOMPRESSORS)
-    for (const t of this.transformers) reverters.set(t.name, (bytes) => t.revert(bytes))
+    const reverters = builtInDecompressors(this.maxValueBytes)
+    // compression()'s own transformers are served by the bounded built-ins above.
+    for (const t of this.transformers)
+      if (!reverters.has(t.name)) reverters.set(t.name, (bytes) => t.revert(bytes))
     this.#reverters = reverters
   }
 

@@ -1,4 +1,5 @@
 import { brotliCompressSync, brotliDecompressSync, constants, gunzipSync, gzipSync } from 'node:zlib'
+import { KeyshardError } from '../errors.js'
 import type { Transformer } from '../types.js'
 
 export type CompressionAlgorithm = 'gzip' | 'brotli'
@@ -29,18 +30,17 @@ export function compression(options: CompressionOptions = {}): Transformer {
   const threshold = options.threshold ?? 1024
   const algorithm = options.algorithm ?? 'brotli'
   if (!Number.isInteger(threshold) || threshold < 0) {
-    throw new RangeError(`compression({ threshold }) must be a non-negative integer, got ${threshold}`)
+    throw optionError('threshold', `must be a non-negative integer, got ${threshold}`)
+  }
+  if (!Object.hasOwn(LEVELS, algorithm)) {
+    throw optionError('algorithm', `must be 'gzip' or 'brotli', got ${JSON.stringify(algorithm)}`)
   }
   const bounds = LEVELS[algorithm]
-  if (bounds === undefined) {
-    throw new RangeError(
-      `compression({ algorithm }) must be 'gzip' or 'brotli', got ${JSON.stringify(algorithm)}`,
-    )
-  }
   const level = options.level ?? bounds.fallback
   if (!Number.isInteger(level) || level < bounds.min || level > bounds.max) {
-    throw new RangeError(
-      `compression({ level }) for ${algorithm} must be an integer from ${bounds.min} to ${bounds.max}, got ${level}`,
+    throw optionError(
+      'level',
+      `for ${algorithm} must be an integer from ${bounds.min} to ${bounds.max}, got ${level}`,
     )
   }
   const compress =
@@ -64,12 +64,30 @@ export function compression(options: CompressionOptions = {}): Transformer {
   }
 }
 
-/** Decompression by recorded name, so the codec can read entries written with any compression settings. */
-export function decompressor(algorithm: CompressionAlgorithm): (bytes: Buffer) => Buffer {
-  return algorithm === 'gzip' ? (bytes) => gunzipSync(bytes) : (bytes) => brotliDecompressSync(bytes)
+function optionError(option: string, problem: string): KeyshardError {
+  return new KeyshardError('ERR_CONFIG', `compression({ ${option} }) ${problem}`, {
+    details: { option: `compression.${option}` },
+  })
 }
 
-export const BUILT_IN_DECOMPRESSORS: ReadonlyMap<string, (bytes: Buffer) => Buffer> = new Map([
-  ['gzip', decompressor('gzip')],
-  ['brotli', decompressor('brotli')],
-])
+/**
+ * Decompression by recorded name, so the codec can read entries written with any compression settings.
+ * `maxOutputLength` bounds what a corrupt or hostile entry can inflate to (zlib throws past it).
+ */
+export function decompressor(
+  algorithm: CompressionAlgorithm,
+  maxOutputLength?: number,
+): (bytes: Buffer) => Buffer {
+  const options = maxOutputLength === undefined ? {} : { maxOutputLength }
+  return algorithm === 'gzip'
+    ? (bytes) => gunzipSync(bytes, options)
+    : (bytes) => brotliDecompressSync(bytes, options)
+}
+
+/** The built-in decompressors, bounded by the namespace's maxValueBytes (what any valid entry decodes to). */
+export function builtInDecompressors(maxOutputLength: number): Map<string, (bytes: Buffer) => Buffer> {
+  return new Map([
+    ['gzip', decompressor('gzip', maxOutputLength)],
+    ['brotli', decompressor('brotli', maxOutputLength)],
+  ])
+}

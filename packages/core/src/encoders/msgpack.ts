@@ -93,6 +93,9 @@ function prepareObject(object: object, ancestors: object[]): unknown {
     }
     return changed ? new Set(items) : object
   }
+  // Boxed primitives have no own keys: copied like class instances they would silently become {}.
+  if (object instanceof Number || object instanceof String || object instanceof Boolean)
+    return prepare(object.valueOf(), ancestors)
   if (object instanceof WeakMap || object instanceof WeakSet || object instanceof Promise) {
     throw new EncodePathError(`Cannot encode a ${object.constructor.name}`)
   }

@@ -4,6 +4,7 @@ import { compression } from '../../src/encoders/compression.js'
 import { msgpackEncoder } from '../../src/encoders/msgpack.js'
 import { rawBufferEncoder, rawStringEncoder } from '../../src/encoders/raw.js'
 import { richJsonEncoder } from '../../src/encoders/rich-json.js'
+import { isKeyshardError, type KeyshardError } from '../../src/errors.js'
 import type { Encoder } from '../../src/types.js'
 
 class Point {
@@ -145,6 +146,11 @@ for (const encoder of [richJsonEncoder, msgpackEncoder]) {
     it('stores class instances as plain objects (toJSON first when they have one)', () => {
       expectSame(roundTrip(encoder, { p: new Point(1, 2) }), { p: { x: 1, y: 2 } })
       expectSame(roundTrip(encoder, [new Money(250)]), [{ amount: 2.5 }])
+    })
+
+    it('stores boxed primitives as their primitive value, not as {}', () => {
+      const boxed = { n: new Number(1), s: new String('a'), b: new Boolean(false) }
+      expectSame(roundTrip(encoder, boxed), { n: 1, s: 'a', b: false })
     })
 
     it('omits undefined object properties (rich JSON, as JSON does) or keeps them (MessagePack)', () => {
@@ -336,12 +342,22 @@ describe('compression', () => {
     }
   })
 
-  it('refuses bad options with a RangeError', () => {
-    expect(() => compression({ threshold: -1 })).toThrow(RangeError)
-    expect(() => compression({ threshold: 1.5 })).toThrow(RangeError)
-    expect(() => compression({ algorithm: 'zstd' as never })).toThrow(RangeError)
-    expect(() => compression({ algorithm: 'gzip', level: 10 })).toThrow(RangeError)
-    expect(() => compression({ algorithm: 'brotli', level: 12 })).toThrow(RangeError)
+  it.each([
+    [{ threshold: -1 }, 'threshold'],
+    [{ threshold: 1.5 }, 'threshold'],
+    [{ algorithm: 'zstd' as never }, 'algorithm'],
+    [{ algorithm: 'constructor' as never }, 'algorithm'],
+    [{ algorithm: 'gzip' as const, level: 10 }, 'level'],
+    [{ algorithm: 'brotli' as const, level: 12 }, 'level'],
+  ])('refuses %o with ERR_CONFIG naming the option', (options, option) => {
+    let error: unknown
+    try {
+      compression(options)
+    } catch (e) {
+      error = e
+    }
+    expect(isKeyshardError(error, 'ERR_CONFIG')).toBe(true)
+    expect((error as KeyshardError).details.option).toBe(`compression.${option}`)
   })
 
   it('throws when reverting bytes that are not compressed', () => {

@@ -162,6 +162,18 @@ describe('ValueCodec: corrupt and foreign bytes are ERR_DECODE', () => {
     expect(error.code).toBe('ERR_DECODE')
   })
 
+  it.each(['gzip', 'brotli'] as const)(
+    'stops inflating a %s payload past maxValueBytes (a compression bomb) instead of allocating it',
+    (algorithm) => {
+      const writer = codecOf(richJsonEncoder, [compression({ algorithm })], 64 << 20)
+      const bomb = writer.encode('x'.repeat(4 << 20), { tags: [] })
+      expect(bomb.length).toBeLessThan(64 << 10)
+      const reader = codecOf(richJsonEncoder, [], 1 << 20)
+      expect(errorOf(() => reader.decode(bomb)).code).toBe('ERR_DECODE')
+      expect(writer.decode(bomb).value).toHaveLength(4 << 20)
+    },
+  )
+
   it('every truncation of an envelope is an error or the intact value, never garbage', () => {
     for (let n = 0; n < good.length; n++) {
       try {
