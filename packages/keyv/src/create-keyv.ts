@@ -36,10 +36,14 @@ export async function createKeyv(
     ? new KeyshardStoreV6(source, storeOptions)
     : new KeyshardStore(source, storeOptions)
   try {
+    // Connected before Keyv exists, so a connection error is not emitted on a Keyv nobody listens to yet.
     await store.ready()
+    const keyv = new KeyvCtor({ ...keyvOptions, store })
+    // Keyv gives the store its namespace in its constructor; only now can Keyshard check that name.
+    await store.ready()
+    return keyv
   } catch (error) {
     await store.disconnect()
     throw error
   }
-  return new KeyvCtor({ ...keyvOptions, store })
 }

@@ -50,9 +50,21 @@ export class KeyshardStoreV6 extends KeyshardStoreBase {
     }
   }
 
+  /**
+   * Keyv 6 has no default namespace and reads the store's when it has none of its own (`keyv.namespace`,
+   * hooks), so this is the namespace the store writes to, not only the one Keyv gave.
+   */
+  override get namespace(): string | undefined {
+    return this.namespaceName
+  }
+
+  override set namespace(value: string | undefined) {
+    super.namespace = value
+  }
+
   /** @param expires absolute expiry in ms since the epoch; one already past deletes the key. */
   async set(key: string, value: unknown, expires?: number): Promise<boolean> {
-    const view = await this.view()
+    const view = this.current ?? (await this.view())
     const ttl = ttlUntil(expires)
     if (ttl === 0) {
       await view.delete(this.userKey(key))
@@ -63,18 +75,25 @@ export class KeyshardStoreV6 extends KeyshardStoreBase {
   }
 
   async setMany<Value>(entries: Array<{ key: string; value: Value; expires?: number }>): Promise<boolean[]> {
-    const view = await this.view()
-    const live = entries.filter((e) => ttlUntil(e.expires) !== 0)
-    const expired = entries.filter((e) => ttlUntil(e.expires) === 0)
+    const view = this.current ?? (await this.view())
+    const live: Array<{ key: string; value: Value; ttl: number | null }> = []
+    const expired: string[] = []
+    for (const e of entries) {
+      // One clock reading per entry: with more, an entry at the edge of expiry could be both written and
+      // deleted, or written with a ttl of 0, which the core refuses for the whole batch.
+      const ttl = ttlUntil(e.expires)
+      if (ttl === 0) expired.push(this.userKey(e.key))
+      else live.push({ key: this.userKey(e.key), value: e.value, ttl })
+    }
     await Promise.all([
-      view.setMany(live.map((e) => ({ key: this.userKey(e.key), value: e.value, ttl: ttlUntil(e.expires) }))),
-      expired.length > 0 ? view.deleteMany(expired.map((e) => this.userKey(e.key))) : undefined,
+      live.length > 0 ? view.setMany(live) : undefined,
+      expired.length > 0 ? view.deleteMany(expired) : undefined,
     ])
     return entries.map(() => true)
   }
 
   async deleteMany(keys: string[]): Promise<boolean[]> {
-    return (await this.view()).deleteMany(keys.map((k) => this.userKey(k)))
+    return (this.current ?? (await this.view())).deleteMany(keys.map((k) => this.userKey(k)))
   }
 
   /** Keyv 6 does not prefix keys for a store that owns its namespace, so keys are used as given. */

@@ -10,7 +10,7 @@ import {
   rawStringEncoder,
 } from '@keyshard/core'
 
-/** The Keyshard namespace used when Keyv gives the store none. */
+/** The Keyshard namespace used when neither Keyv nor the store's options give one. */
 export const DEFAULT_NAMESPACE = 'keyv'
 
 /**
@@ -21,8 +21,9 @@ export type KeyshardStoreSource = Cache | Namespace<unknown> | CacheOptions | st
 
 export interface KeyshardStoreOptions {
   /**
-   * The Keyshard namespace before Keyv assigns one. Keyv overwrites it with its own `namespace` option
-   * (Keyv's default is `'keyv'`), so this matters only for a store used without Keyv.
+   * The Keyshard namespace used whenever Keyv gives the store no (or an empty) namespace. Keyv 5 gives its own
+   * `namespace` option, `'keyv'` unless set, so this applies there only with `namespace: undefined` or `''`;
+   * Keyv 6 has no default namespace and keeps this one unless its `namespace` option is set.
    * @default 'keyv'
    */
   namespace?: string
@@ -41,6 +42,13 @@ type Source =
   | { kind: 'options'; options: CacheOptions }
 
 function classify(source: KeyshardStoreSource | undefined): Source {
+  if (source === null || (source !== undefined && typeof source !== 'object' && typeof source !== 'string')) {
+    throw new KeyshardError(
+      'ERR_CONFIG',
+      `A Keyv store reads from a Cache, a Namespace, cache options or a URL, got ${source === null ? 'null' : typeof source}`,
+      { details: { option: 'source' } },
+    )
+  }
   // Duck-typed rather than instanceof: the core may be loaded twice (src and dist) in one process.
   if (
     source !== undefined &&
@@ -70,23 +78,27 @@ export abstract class KeyshardStoreBase extends EventEmitter {
   readonly #encoder: Encoder
   readonly #pinned: Namespace<unknown> | undefined
   readonly #owned: boolean
+  readonly #fallbackName: string
   #cache: Cache | undefined
   #connecting: Promise<Cache> | undefined
   #namespaceName: string
   #keyvNamespace: string | undefined
+  /** `<keyv namespace>:`, kept so the hot path does not build it on every call. */
+  #keyvPrefix: string | undefined
   #view: Namespace<unknown> | undefined
   #disconnected = false
   readonly #forwardError = (payload: CacheEventMap['error']): void => {
     // The cache is shared by every namespace; only this store's errors (or connection-wide ones) belong here.
     if (payload.namespace !== undefined && payload.namespace !== this.#namespaceName) return
-    this.#emitError(payload.error)
+    this.emitError(payload.error)
   }
 
   constructor(source?: KeyshardStoreSource, options: KeyshardStoreOptions = {}) {
     super()
-    this.#encoder = options.encoder ?? rawStringEncoder
-    this.#namespaceName = options.namespace ?? DEFAULT_NAMESPACE
     const kind = classify(source)
+    this.#encoder = options.encoder ?? rawStringEncoder
+    this.#fallbackName = options.namespace ?? DEFAULT_NAMESPACE
+    this.#namespaceName = this.#fallbackName
     this.opts = { dialect: 'redis', url: 'keyshard://' }
     if (kind.kind === 'namespace') {
       this.#pinned = kind.namespace
@@ -110,7 +122,7 @@ export abstract class KeyshardStoreBase extends EventEmitter {
           return cache
         },
         (error: unknown) => {
-          this.#emitError(error)
+          this.emitError(error)
           throw error
         },
       )
@@ -130,12 +142,18 @@ export abstract class KeyshardStoreBase extends EventEmitter {
 
   set namespace(value: string | undefined) {
     this.#keyvNamespace = value === '' ? undefined : value
+    this.#keyvPrefix = this.#keyvNamespace === undefined ? undefined : `${this.#keyvNamespace}:`
     if (this.#pinned !== undefined) return
-    const next = this.#keyvNamespace ?? DEFAULT_NAMESPACE
+    const next = this.#keyvNamespace ?? this.#fallbackName
     if (next !== this.#namespaceName) {
       this.#namespaceName = next
       this.#view = undefined
     }
+  }
+
+  /** The Keyshard namespace the store reads and writes: Keyv's, else the `namespace` option, else a pinned one's. */
+  protected get namespaceName(): string {
+    return this.#namespaceName
   }
 
   /** The Keyshard cache behind this store, once connected (undefined for a store built on a Namespace). */
@@ -143,34 +161,39 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     return this.#cache
   }
 
-  /** Resolves once the cache this store owns is connected; rejects with the connection error. */
+  /**
+   * Resolves once the cache this store owns is connected and the current namespace is one Keyshard accepts;
+   * rejects with the connection error or ERR_CONFIG.
+   */
   async ready(): Promise<void> {
     await this.view()
   }
 
   /** Deletes every key of this store's namespace, on every master, and nothing else. */
   async clear(): Promise<void> {
-    await (await this.view()).clear()
+    await (this.current ?? (await this.view())).clear()
   }
 
   async delete(key: string): Promise<boolean> {
-    return (await this.view()).delete(this.userKey(key))
+    return (this.current ?? (await this.view())).delete(this.userKey(key))
   }
 
   async has(key: string): Promise<boolean> {
-    return (await this.view()).has(this.userKey(key))
+    return (this.current ?? (await this.view())).has(this.userKey(key))
   }
 
   async hasMany(keys: string[]): Promise<boolean[]> {
-    return (await this.view()).hasMany(keys.map((k) => this.userKey(k)))
+    return (this.current ?? (await this.view())).hasMany(keys.map((k) => this.userKey(k)))
   }
 
   async get<Value>(key: string): Promise<Value | undefined> {
-    return (await (await this.view()).get(this.userKey(key))) as Value | undefined
+    return (this.current ?? (await this.view())).get(this.userKey(key)) as Promise<Value | undefined>
   }
 
   async getMany<Value>(keys: string[]): Promise<Array<Value | undefined>> {
-    return (await (await this.view()).getMany(keys.map((k) => this.userKey(k)))) as Array<Value | undefined>
+    return (this.current ?? (await this.view())).getMany(keys.map((k) => this.userKey(k))) as Promise<
+      Array<Value | undefined>
+    >
   }
 
   /** Stops forwarding errors and, when the store created its cache, closes the connection. Idempotent. */
@@ -183,6 +206,11 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     await cache?.close()
   }
 
+  /** The view when it already exists: the hot path then skips view()'s extra promise. */
+  protected get current(): Namespace<unknown> | undefined {
+    return this.#pinned ?? this.#view
+  }
+
   /** The Keyshard namespace for the current Keyv namespace. */
   protected async view(): Promise<Namespace<unknown>> {
     if (this.#pinned !== undefined) return this.#pinned
@@ -192,29 +220,34 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     }
     const cache = this.#cache ?? (await (this.#connecting as Promise<Cache>))
     const name = this.#namespaceName
-    // Keyv semantics: no ttl means no expiry, so the cache's default TTL must not apply.
-    const view = cache.namespace<unknown>(name, { defaultTtl: null, encoder: this.#encoder })
+    // Keyv semantics: no ttl means no expiry, so the cache's default TTL must not apply. No transformers:
+    // Keyv has its own compression, and the stored bytes stay Keyv's string, readable by other Keyv stores.
+    const view = cache.namespace<unknown>(name, {
+      defaultTtl: null,
+      encoder: this.#encoder,
+      transformers: [],
+    })
     if (name === this.#namespaceName) this.#view = view
     return view
   }
 
   /** Keyv 5 prefixes keys with `<namespace>:`; the Keyshard namespace already carries it, so it is dropped once. */
   protected userKey(key: string): string {
-    const ns = this.#keyvNamespace
+    const prefix = this.#keyvPrefix
     if (
-      ns !== undefined &&
+      prefix !== undefined &&
       typeof key === 'string' &&
-      key.startsWith(`${ns}:`) &&
-      key.length > ns.length + 1
+      key.length > prefix.length &&
+      key.startsWith(prefix)
     ) {
-      return key.slice(ns.length + 1)
+      return key.slice(prefix.length)
     }
     return key
   }
 
   /** Every [user key, stored value] of the namespace, one SCAN page (on every master) and one getMany at a time. */
   protected async *entries(): AsyncGenerator<[string, unknown], void> {
-    const view = await this.view()
+    const view = this.current ?? (await this.view())
     let cursor: string | undefined
     do {
       const page = await view.keys({ count: 250, ...(cursor === undefined ? {} : { cursor }) })
@@ -233,7 +266,7 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     cache.on('error', this.#forwardError)
   }
 
-  #emitError(error: unknown): void {
+  protected emitError(error: unknown): void {
     // An EventEmitter throws an unheard 'error'; a store used without Keyv must not crash its process.
     if (this.listenerCount('error') > 0) this.emit('error', error)
   }
@@ -241,28 +274,42 @@ export abstract class KeyshardStoreBase extends EventEmitter {
 
 /** Keyv 5 storage adapter (`KeyvStoreAdapter`): relative TTLs in ms, keys prefixed by Keyv. */
 export class KeyshardStore extends KeyshardStoreBase {
-  /** @param ttl milliseconds from now; absent or not positive means no expiry (Keyv's meaning). */
-  async set(key: string, value: unknown, ttl?: number): Promise<void> {
-    await (await this.view()).set(this.userKey(key), value, { ttl: relativeTtl(ttl) })
+  /** Keyv 5's get() swallows a store rejection without emitting it (unlike its writes), so the store does. */
+  override async get<Value>(key: string): Promise<Value | undefined> {
+    try {
+      return (await (this.current ?? (await this.view())).get(this.userKey(key))) as Value | undefined
+    } catch (error) {
+      this.emitError(error)
+      throw error
+    }
   }
 
-  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void> {
-    await (await this.view()).setMany(
+  /** @param ttl milliseconds from now; absent or not positive means no expiry (Keyv's meaning). */
+  async set(key: string, value: unknown, ttl?: number): Promise<void> {
+    await (this.current ?? (await this.view())).set(this.userKey(key), value, { ttl: relativeTtl(ttl) })
+  }
+
+  /** Keyv 5 returns what the store's setMany resolves to, and documents one boolean per entry. */
+  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
+    await (this.current ?? (await this.view())).setMany(
       entries.map((e) => ({ key: this.userKey(e.key), value: e.value, ttl: relativeTtl(e.ttl) })),
     )
+    return entries.map(() => true)
   }
 
   /** Keyv 5 expects one boolean: whether every key existed. */
   async deleteMany(keys: string[]): Promise<boolean> {
-    const existed = await (await this.view()).deleteMany(keys.map((k) => this.userKey(k)))
+    const existed = await (this.current ?? (await this.view())).deleteMany(keys.map((k) => this.userKey(k)))
     return existed.length > 0 && existed.every(Boolean)
   }
 
-  /** Keyv 5 filters by `key.includes(namespace)` and strips `<namespace>:`, so keys are yielded Keyv-prefixed. */
+  /**
+   * Keyv 5 filters by `key.includes(namespace)` and strips everything up to the first `:` of every key it is
+   * given, namespace or not, so keys are yielded behind `<namespace>:`, or behind a bare `:` without one.
+   */
   async *iterator<Value>(_namespace?: string): AsyncGenerator<[string, Value], void> {
-    const ns = this.namespace
-    for await (const [key, value] of this.entries())
-      yield [ns === undefined ? key : `${ns}:${key}`, value as Value]
+    const head = `${this.namespace ?? ''}:`
+    for await (const [key, value] of this.entries()) yield [head + key, value as Value]
   }
 }
 

@@ -1,6 +1,6 @@
-import type { Cache } from '@keyshard/core'
+import { type Cache, isKeyshardError, Namespace } from '@keyshard/core'
 import { Keyv as Keyv6 } from 'keyv6'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createKeyv, isKeyv6Class, KeyshardStoreV6 } from '../src/index.js'
 import { connect, rawKeys, type Topology } from './helpers.js'
 
@@ -12,6 +12,9 @@ describe.each<Topology>(['memory', 'cluster'])('Keyv 6 over KeyshardStoreV6 (%s)
   })
   afterAll(async () => {
     await cache.close()
+  })
+  afterEach(() => {
+    vi.restoreAllMocks()
   })
 
   it('createKeyv picks the Keyv 6 store for the Keyv 6 class and Keyv uses it unbridged', async () => {
@@ -55,5 +58,57 @@ describe.each<Topology>(['memory', 'cluster'])('Keyv 6 over KeyshardStoreV6 (%s)
     await keyv.clear()
     expect(await rawKeys(cache, 'k6:v6b:*')).toEqual([])
     expect(await cache.namespace('v6-neighbour').get('n')).toBe('stays')
+  })
+
+  it('reports the namespace it writes to when Keyv 6 has none of its own', async () => {
+    const keyv = new Keyv6({ store: new KeyshardStoreV6(cache, { namespace: 'v6-own' }) })
+    expect(keyv.namespace).toBe('v6-own')
+    await keyv.set('a', 1)
+    expect(await rawKeys(cache, 'k6:v6-own:*')).toEqual(['k6:v6-own:a'])
+    expect(new Keyv6({ store: new KeyshardStoreV6(cache) }).namespace).toBe('keyv')
+    keyv.namespace = 'v6-other'
+    expect(keyv.namespace).toBe('v6-other')
+    keyv.namespace = undefined
+    expect(keyv.namespace).toBe('v6-own')
+    expect(await keyv.get('a')).toBe(1)
+    await keyv.clear()
+  })
+
+  it('setMany reads the clock once per entry: an entry at the edge of expiry is written or deleted, not both', async () => {
+    const store = new KeyshardStoreV6(cache, { namespace: 'v6-edge' })
+    await store.ready()
+    const setMany = vi.spyOn(Namespace.prototype, 'setMany')
+    const deleteMany = vi.spyOn(Namespace.prototype, 'deleteMany')
+    // A clock that moves 1 ms on every reading, as a slow event loop would between readings.
+    const start = Date.now()
+    let tick = 0
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => start + tick++)
+    try {
+      expect(await store.setMany([{ key: 'edge', value: 'v', expires: start + 1 }])).toEqual([true])
+    } finally {
+      now.mockRestore()
+    }
+    expect(setMany.mock.calls.length + deleteMany.mock.calls.length).toBe(1)
+    setMany.mockClear()
+    deleteMany.mockClear()
+    // Nothing live: no empty write reaches the core.
+    expect(await store.setMany([{ key: 'gone', value: 'v', expires: Date.now() - 1 }])).toEqual([true])
+    expect(setMany).not.toHaveBeenCalled()
+    expect(deleteMany).toHaveBeenCalledTimes(1)
+  })
+
+  it('a failed read reaches the error event once (Keyv 6 emits it itself)', async () => {
+    const keyv = new Keyv6({ store: new KeyshardStoreV6(cache), namespace: 'v6-reads' })
+    const errors: unknown[] = []
+    keyv.on('error', (error: unknown) => errors.push(error))
+    expect(await keyv.get('k'.repeat(70_000))).toBeUndefined()
+    expect(errors).toHaveLength(1)
+    expect(isKeyshardError(errors[0], 'ERR_KEY')).toBe(true)
+  })
+
+  it('createKeyv rejects a Keyv 6 namespace Keyshard refuses', async () => {
+    await expect(createKeyv(cache, { keyv: { namespace: 'bad{ns}' } }, Keyv6)).rejects.toMatchObject({
+      code: 'ERR_CONFIG',
+    })
   })
 })

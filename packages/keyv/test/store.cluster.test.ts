@@ -1,11 +1,5 @@
 import { getTestServers } from '@keyshard/testkit'
-import {
-  type Cache,
-  isKeyshardError,
-  KeyshardError,
-  rawBufferEncoder,
-  rawStringEncoder,
-} from '@keyshard/core'
+import { Cache, isKeyshardError, KeyshardError, rawBufferEncoder, rawStringEncoder } from '@keyshard/core'
 import Keyv from 'keyv'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createKeyv, KeyshardStore } from '../src/index.js'
@@ -109,6 +103,24 @@ describe('createKeyv with cache options', () => {
     expect(errors[0]).toBeInstanceOf(KeyshardError)
     expect((errors[0] as KeyshardError).code).toBe('ERR_CLOSED')
     expect(store.cache).toBeDefined()
+  })
+
+  it('rejects a Keyv namespace Keyshard refuses with ERR_CONFIG and closes the cache it created', async () => {
+    const close = vi.spyOn(Cache.prototype, 'close')
+    try {
+      await expect(
+        createKeyv(cacheOptions('cluster', { prefix: 'kstore:' }), { keyv: { namespace: 'bad{ns}' } }),
+      ).rejects.toMatchObject({ code: 'ERR_CONFIG', details: { namespace: 'bad{ns}' } })
+      expect(close).toHaveBeenCalledTimes(1)
+      // A cache the caller passed is theirs: it stays open.
+      await expect(createKeyv(cache, { keyv: { namespace: 'bad:ns' } })).rejects.toMatchObject({
+        code: 'ERR_CONFIG',
+      })
+      expect(close).toHaveBeenCalledTimes(1)
+      expect(await cache.namespace('other-app').get('k0')).toBe('theirs')
+    } finally {
+      close.mockRestore()
+    }
   })
 
   it('takes a URL, as @keyv/redis does', async () => {
