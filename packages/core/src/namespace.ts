@@ -106,8 +106,12 @@ export class Namespace<T = unknown> {
       return cached.value as T
     }
     const generation = l1?.generation ?? 0
+    const timeoutMs = this.#ctx.timeouts.operationMs
     try {
-      const entry = await this.#readEntry(key, full, this.#ctx.timeouts.operationMs)
+      // #readEntry inlined: this is the hottest read, and each async layer costs a promise and a tick.
+      const raw = await this.#ctx.store.get(full, { timeoutMs })
+      const checked = raw === null ? undefined : this.#decodeChecked(key, full, raw, timeoutMs)
+      const entry = checked instanceof Promise ? await checked : checked
       const value = this.#reportRead(key, entry)
       if (value !== undefined && entry !== undefined) this.#fillL1(full, entry, generation)
       return value

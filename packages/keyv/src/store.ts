@@ -186,8 +186,12 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     return (this.current ?? (await this.view())).hasMany(keys.map((k) => this.userKey(k)))
   }
 
-  async get<Value>(key: string): Promise<Value | undefined> {
-    return (this.current ?? (await this.view())).get(this.userKey(key)) as Promise<Value | undefined>
+  // get and set are not async: on the hot path an async wrapper around the namespace's promise costs extra ticks.
+  get<Value>(key: string): Promise<Value | undefined> {
+    const view = this.current
+    const read =
+      view === undefined ? this.view().then((v) => v.get(this.userKey(key))) : view.get(this.userKey(key))
+    return read as Promise<Value | undefined>
   }
 
   async getMany<Value>(keys: string[]): Promise<Array<Value | undefined>> {
@@ -275,18 +279,22 @@ export abstract class KeyshardStoreBase extends EventEmitter {
 /** Keyv 5 storage adapter (`KeyvStoreAdapter`): relative TTLs in ms, keys prefixed by Keyv. */
 export class KeyshardStore extends KeyshardStoreBase {
   /** Keyv 5's get() swallows a store rejection without emitting it (unlike its writes), so the store does. */
-  override async get<Value>(key: string): Promise<Value | undefined> {
-    try {
-      return (await (this.current ?? (await this.view())).get(this.userKey(key))) as Value | undefined
-    } catch (error) {
-      this.emitError(error)
-      throw error
-    }
+  override get<Value>(key: string): Promise<Value | undefined> {
+    return super.get<Value>(key).catch(this.#reportRead)
+  }
+
+  readonly #reportRead = (error: unknown): never => {
+    this.emitError(error)
+    throw error
   }
 
   /** @param ttl milliseconds from now; absent or not positive means no expiry (Keyv's meaning). */
-  async set(key: string, value: unknown, ttl?: number): Promise<void> {
-    await (this.current ?? (await this.view())).set(this.userKey(key), value, { ttl: relativeTtl(ttl) })
+  set(key: string, value: unknown, ttl?: number): Promise<void> {
+    const view = this.current
+    const options = { ttl: relativeTtl(ttl) }
+    return view === undefined
+      ? this.view().then((v) => v.set(this.userKey(key), value, options))
+      : view.set(this.userKey(key), value, options)
   }
 
   /** Keyv 5 returns what the store's setMany resolves to, and documents one boolean per entry. */
