@@ -321,9 +321,11 @@ export class Namespace<T = unknown> {
     const timeoutMs = this.#ctx.timeouts.operationMs
     try {
       const entry = await this.#readEntry(key, full, timeoutMs)
-      if (entry === undefined) return undefined
+      if (!isLive(entry, Date.now())) return undefined
       const pttl = await this.#ctx.store.pttl(full, { timeoutMs })
       if (pttl === -2) return undefined
+      // getOrSet's grace keeps the key past its logical expiry; what callers see expires at the latter.
+      if (entry.expiresAt > 0) return Math.max(1, Math.min(entry.expiresAt - Date.now(), pttl))
       return pttl === -1 ? null : pttl
     } catch (error) {
       return this.#failRead(error, 'ttl', key, undefined)
@@ -336,7 +338,7 @@ export class Namespace<T = unknown> {
     const ttlMs = resolveTtl(ttl, this.#defaultTtlMs)
     const timeoutMs = this.#ctx.timeouts.operationMs
     const entry = await this.#readEntry(key, full, timeoutMs)
-    if (entry === undefined) return false
+    if (!isLive(entry, Date.now())) return false
     if (entry.tags.length > 0) {
       await this.#ctx.epochs.ensure(
         this.name,
@@ -345,9 +347,39 @@ export class Namespace<T = unknown> {
         timeoutMs,
       )
     }
-    const existed = await this.#ctx.store.expire(full, ttlMs, { timeoutMs })
-    this.#ctx.invalidations?.invalidateKeys(this.name, [full])
+    let existed: boolean
+    try {
+      existed =
+        entry.expiresAt > 0
+          ? await this.#rewriteExpiry(full, entry, ttlMs, timeoutMs)
+          : await this.#ctx.store.expire(full, ttlMs, { timeoutMs })
+    } finally {
+      this.#ctx.invalidations?.invalidateKeys(this.name, [full])
+    }
     return existed
+  }
+
+  /**
+   * An entry written by getOrSet carries its logical expiry in the envelope: moving only the key's TTL would
+   * leave reads missing at the old time. Rewritten only if unchanged since read (else the newer entry stands).
+   */
+  #rewriteExpiry(
+    full: string,
+    entry: StoredEntry<T>,
+    ttlMs: number | null,
+    timeoutMs: number,
+  ): Promise<boolean> {
+    const graceMs = Math.max(0, entry.staleUntil - entry.expiresAt)
+    const now = Date.now()
+    const bytes = this.#codec.seal(
+      this.#codec.prepare(entry.value),
+      ttlMs === null
+        ? { tags: entry.tags }
+        : { tags: entry.tags, expiresAt: now + ttlMs, staleUntil: now + ttlMs + graceMs },
+    )
+    return this.#ctx.store.compareAndSet(full, entry.raw, bytes, ttlMs === null ? null : ttlMs + graceMs, {
+      timeoutMs,
+    })
   }
 
   async invalidateTag(tag: string): Promise<void> {
@@ -445,7 +477,7 @@ export class Namespace<T = unknown> {
     if (!written) {
       const raw = await this.#ctx.store.get(full, { timeoutMs })
       const current = raw === null ? undefined : await this.#decodeChecked(key, full, raw, timeoutMs)
-      if (current === undefined) {
+      if (!isLive(current, Date.now())) {
         written = await this.#ctx.store.compareAndSet(full, raw, bytes, ttlMs, { timeoutMs })
       }
     }
@@ -474,7 +506,7 @@ export class Namespace<T = unknown> {
     for (let attempt = 0; attempt < attempts; attempt++) {
       const raw = await this.#ctx.store.get(full, { timeoutMs })
       const entry = raw === null ? undefined : await this.#decodeChecked(key, full, raw, timeoutMs)
-      const next = await fn(entry?.value)
+      const next = await fn(isLive(entry, Date.now()) ? entry.value : undefined)
       if (next === undefined) return undefined
       const bytes = await this.#encode(next, tags, ttlMs, timeoutMs)
       if (await this.#ctx.store.compareAndSet(full, raw, bytes, ttlMs, { timeoutMs })) {
@@ -587,8 +619,7 @@ export class Namespace<T = unknown> {
   }
 
   #reportRead(key: string, entry: StoredEntry<T> | undefined): T | undefined {
-    // Past its logical expiry an entry only lives on for getOrSet's grace window; plain reads see a miss.
-    if (entry === undefined || (entry.expiresAt > 0 && entry.expiresAt <= Date.now())) {
+    if (!isLive(entry, Date.now())) {
       this.#ctx.events.emit('miss', { namespace: this.name, key })
       return undefined
     }
@@ -701,6 +732,11 @@ export class Namespace<T = unknown> {
     if (!Array.isArray(keys)) throw new KeyshardError('ERR_KEY', 'Expected an array of keys')
     return keys.map((key) => this.fullKey(key))
   }
+}
+
+/** Past its logical expiry an entry only lives on for getOrSet's grace window; every other operation sees none. */
+function isLive<T>(entry: StoredEntry<T> | undefined, now: number): entry is StoredEntry<T> {
+  return entry !== undefined && !(entry.expiresAt > 0 && entry.expiresAt <= now)
 }
 
 export function toKeyshardError(error: unknown, code: 'ERR_COMMAND' | 'ERR_LOADER'): KeyshardError {

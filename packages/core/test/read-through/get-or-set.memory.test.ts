@@ -239,6 +239,33 @@ describe('getOrSet (memory store)', () => {
   })
 })
 
+describe('other operations on an entry getOrSet wrote with grace (memory store)', () => {
+  it('see it expire at its logical expiry, not at the end of the grace window', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace<string>('logical')
+    const grace = { ttl: 40, grace: '1m' }
+    await ns.getOrSet('t', () => 'v', grace)
+    expect(await ns.ttl('t')).toBeLessThanOrEqual(40)
+
+    await ns.getOrSet('x', () => 'v', grace)
+    expect(await ns.expire('x', 5000)).toBe(true)
+    await sleep(60)
+    expect(await ns.get('x')).toBe('v') // the new TTL applies to reads too
+    expect(await ns.ttl('x')).toBeGreaterThan(4000)
+    expect(await ns.ttl('t')).toBeUndefined()
+    expect(await ns.expire('t', 5000)).toBe(false)
+
+    await ns.getOrSet('a', () => 'old', { ttl: 10, grace: '1m' })
+    await ns.getOrSet('c', () => 'old', { ttl: 10, grace: '1m' })
+    await sleep(20)
+    expect(await ns.setIfAbsent('a', 'new')).toBe(true)
+    expect(await ns.get('a')).toBe('new')
+    expect(await ns.compute('c', (current) => (current === undefined ? 'fresh' : `saw ${current}`))).toBe(
+      'fresh',
+    )
+  })
+})
+
 describe('getOrSet options and protection', () => {
   it('takes 0 per call to turn off a cache-wide grace or timeout', async () => {
     const cache = await make(new MemoryStore(), { readThrough: { grace: '1m', timeout: 50 } })
