@@ -38,7 +38,7 @@ export function keyshard(
   return createCache(options)
 }
 
-/** The raw-client baseline: iovalkey with auto-pipelining, as Keyshard configures it. */
+/** The raw-client baseline: iovalkey with its own auto-pipelining, as issue 3 defines the target. */
 export async function rawIovalkey(env: BenchEnv, topology: Topology): Promise<Redis | Cluster> {
   const client =
     topology === 'standalone'
