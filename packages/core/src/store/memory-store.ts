@@ -38,6 +38,7 @@ export class MemoryStore implements Store {
   readonly bus: MemoryBus
   readonly #now: () => number
   readonly #lru: LRUCache<string, Entry>
+  readonly #maxBytes: number
   readonly #unsubscribers = new Set<() => void>()
   #closed = false
 
@@ -50,6 +51,7 @@ export class MemoryStore implements Store {
     if (!Number.isInteger(maxBytes) || maxBytes < 1) {
       throw new KeyshardError('ERR_CONFIG', `memory.maxBytes must be a positive integer, got ${maxBytes}`)
     }
+    this.#maxBytes = maxBytes
     this.bus = options.bus ?? new MemoryBus()
     this.#now = options.now ?? Date.now
     this.#lru = new LRUCache<string, Entry>({
@@ -91,7 +93,21 @@ export class MemoryStore implements Store {
     return this.#now() + ttlMs
   }
 
+  /** lru-cache silently drops an entry larger than maxSize; Valkey would keep it, so refuse it loudly instead. */
+  #assertFits(key: string, value: StoreValue): void {
+    const size =
+      Buffer.byteLength(key) + (typeof value === 'string' ? Buffer.byteLength(value) : value.length)
+    if (size > this.#maxBytes) {
+      throw new KeyshardError(
+        'ERR_VALUE_TOO_LARGE',
+        `The entry is ${size} bytes, over the memory store's maxBytes of ${this.#maxBytes}`,
+        { details: { bytes: size, maxBytes: this.#maxBytes } },
+      )
+    }
+  }
+
   #write(key: string, value: StoreValue, expiresAt: number | null): void {
+    this.#assertFits(key, value)
     this.#lru.set(key, { value: Buffer.from(value), expiresAt })
   }
 
@@ -124,7 +140,10 @@ export class MemoryStore implements Store {
   async setMany(entries: readonly StoreSetEntry[], _o: StoreCommandOptions): Promise<void> {
     this.#check()
     // Validate every TTL before writing anything, so a bad entry does not leave a partial batch behind.
-    const expiries = entries.map((e) => this.#expiry(e.ttlMs))
+    const expiries = entries.map((e) => {
+      this.#assertFits(e.key, e.value)
+      return this.#expiry(e.ttlMs)
+    })
     for (const [i, e] of entries.entries()) this.#write(e.key, e.value, expiries[i] ?? null)
   }
 

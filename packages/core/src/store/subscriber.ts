@@ -1,6 +1,10 @@
 import { Redis, type RedisOptions } from 'iovalkey'
 import { KeyshardError } from '../errors.js'
 import { toKeyshardError } from './wire-errors.js'
+import { quitWithin, withTimeout } from './with-timeout.js'
+
+/** A hung server must not hold close() (see quitWithin). */
+const QUIT_MS = 1000
 
 interface Handler {
   onMessage: (message: string) => void
@@ -59,13 +63,8 @@ export class Subscriber {
     conn.on('end', () => {
       if (this.#closed || this.#conn !== conn) return
       this.#attempt++
-      this.#connect().then(
-        () => {
-          if (this.#handlers.size === 0) return this.#setUp(true)
-          return this.#conn?.subscribe(...this.#handlers.keys()).then(() => this.#setUp(true))
-        },
-        () => {},
-      )
+      // The new connection's 'ready' listener resubscribes; a failure here is the next 'end'.
+      this.#connect().catch(() => {})
     })
     return conn.connect()
   }
@@ -98,7 +97,10 @@ export class Subscriber {
     set.add(handler)
     try {
       await this.#conn?.subscribe(channel)
-      this.#up = true
+      // Only the first channel makes the link "up" here (its caller learns that from add() resolving). With
+      // others, the link is up once the 'ready' listener has resubscribed them all and told their handlers; a
+      // SUBSCRIBE queued during an outage must not claim that for them.
+      if (this.#handlers.size === 1) this.#up = true
     } catch (error) {
       set.delete(handler)
       if (set.size === 0) this.#handlers.delete(channel)
@@ -112,7 +114,8 @@ export class Subscriber {
       if (set.size === 0 && this.#handlers.get(channel) === set) {
         this.#handlers.delete(channel)
         if (!this.#closed && this.#conn?.status === 'ready') {
-          await this.#conn.unsubscribe(channel).catch(() => {})
+          // Bounded like QUIT: an L1 closing against a hung server must not hold its cache's close().
+          await withTimeout(this.#conn.unsubscribe(channel), QUIT_MS, 'UNSUBSCRIBE').catch(() => {})
         }
       }
     }
@@ -122,11 +125,6 @@ export class Subscriber {
     if (this.#closed) return
     this.#closed = true
     const conn = this.#conn
-    if (!conn) return
-    try {
-      await conn.quit()
-    } catch {
-      conn.disconnect()
-    }
+    if (conn) await quitWithin(conn, QUIT_MS)
   }
 }

@@ -13,13 +13,15 @@ import type {
 } from './store.js'
 import type { Subscriber } from './subscriber.js'
 import { InflightCommands } from './inflight-commands.js'
-import { withTimeout } from './with-timeout.js'
+import { quitWithin, withTimeout } from './with-timeout.js'
 import { toKeyshardError } from './wire-errors.js'
 import { WriteCoalescer } from './write-coalescer.js'
 
 type Client = Redis | Cluster
 
 const CLOSE_DRAIN_MS = 5000
+/** How long close() waits for QUIT's reply: a hung server (SIGSTOP) would otherwise hold it forever. */
+const QUIT_MS = 1000
 
 /** The script commands `defineCommand` adds to the client. */
 interface ScriptCommands {
@@ -138,7 +140,8 @@ export class ValkeyStore implements Store {
   /** Runs `fn` once per slot group, concurrently (written together per node), then restores order. */
   async #perSlot<T>(keys: readonly string[], fn: (slotKeys: string[]) => Promise<T[]>): Promise<T[]> {
     if (keys.length === 0) return []
-    if (this.kind === 'single') return fn([...keys])
+    // Arrays, never spread into arguments: a spread of ~100k+ keys overflows the call stack.
+    if (this.kind === 'single') return fn(keys as string[])
     const groups = groupBySlot(keys)
     const results = await Promise.all(groups.map((idx) => fn(idx.map((i) => keys[i] as string))))
     const out = new Array<T>(keys.length)
@@ -156,7 +159,7 @@ export class ValkeyStore implements Store {
   }
 
   getMany(keys: readonly string[], o: StoreCommandOptions): Promise<Array<Buffer | null>> {
-    return this.#run('MGET', o, () => this.#perSlot(keys, (k) => this.#client.mgetBuffer(...k)))
+    return this.#run('MGET', o, () => this.#perSlot(keys, (k) => this.#client.mgetBuffer(k)))
   }
 
   set(
@@ -284,7 +287,7 @@ export class ValkeyStore implements Store {
     // Always from the primary (see ksGetPrimary). Standalone has no replicas to avoid, so one MGET does.
     if (this.kind === 'single') {
       return this.#run('read epochs', o, async () =>
-        keys.length === 0 ? [] : await this.#client.mget(...keys),
+        keys.length === 0 ? [] : await this.#client.mget(keys as string[]),
       )
     }
     return this.#run('read epochs', o, () =>
@@ -330,7 +333,7 @@ export class ValkeyStore implements Store {
             this.kind === 'single'
               ? [keys]
               : groupBySlot(keys).map((idx) => idx.map((i) => keys[i] as string))
-          const counts = await Promise.all(groups.map((g) => this.#client.unlink(...g)))
+          const counts = await Promise.all(groups.map((g) => this.#client.unlink(g)))
           for (const c of counts) deleted += c
         } while (cursor !== '0')
       }
@@ -447,7 +450,7 @@ export class ValkeyStore implements Store {
           }
           const health: NodeHealth = { address: nodeAddress, reachable: false, role, latencyMs: null, slots }
           const conn = connections.get(nodeAddress)
-          if (flags.includes('fail') && !flags.includes('fail?')) health.error = `cluster reports ${flags}`
+          if (flags.split(',').includes('fail')) health.error = `cluster reports ${flags}`
           try {
             if (conn) {
               const t0 = performance.now()
@@ -486,16 +489,7 @@ export class ValkeyStore implements Store {
         }),
       ])
       clearTimeout(timer)
-      if (this.#client.status === 'ready') {
-        try {
-          await this.#client.quit()
-        } catch {
-          this.#client.disconnect()
-        }
-      } else {
-        this.#client.disconnect()
-      }
-      await this.#subscriber?.close()
+      await Promise.all([quitWithin(this.#client, QUIT_MS), this.#subscriber?.close()])
     })()
     return this.#closing
   }

@@ -17,15 +17,28 @@ export function describeConnectError(error: unknown): string {
   return code ? `${code}: ${message}` : message
 }
 
+/** What iovalkey raises when the link (not the command) failed. */
+const LINK_MESSAGE =
+  /Connection is closed|Stream isn't writeable|None of startup nodes|Failed to refresh slots cache|Too many Cluster redirections/i
+const LINK_ERROR_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError'])
+
 /**
- * Server replies (ReplyError) are ERR_COMMAND; everything else iovalkey raises (closed connection, refused,
- * MaxRetriesPerRequest, cluster all-failed) means the link, so it is ERR_CONNECT.
+ * Server replies (ReplyError) are ERR_COMMAND, except the cluster-state ones; link failures (a socket error code,
+ * a closed connection, retries or cluster nodes exhausted) are ERR_CONNECT; anything else (a bug or a bad argument
+ * caught before the wire) is ERR_COMMAND, so it is never mistaken for an outage.
  */
 export function toKeyshardError(error: unknown, what: string): KeyshardError {
   if (isKeyshardError(error)) return error
-  const e = error as { name?: unknown; message?: unknown } | null
+  const e = error as { name?: unknown; message?: unknown; code?: unknown } | null
   const message = typeof e?.message === 'string' ? e.message : String(error)
-  if (e?.name === 'ReplyError' && !/^(CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN)/.test(message)) {
+  if (e?.name === 'ReplyError') {
+    if (!/^(CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN)/.test(message))
+      return new KeyshardError('ERR_COMMAND', `${what} failed: ${message}`, { cause: error })
+  } else if (
+    typeof e?.code !== 'string' &&
+    !LINK_ERROR_NAMES.has(String(e?.name)) &&
+    !LINK_MESSAGE.test(message)
+  ) {
     return new KeyshardError('ERR_COMMAND', `${what} failed: ${message}`, { cause: error })
   }
   return new KeyshardError(

@@ -26,3 +26,22 @@ export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: str
     )
   })
 }
+
+/**
+ * QUIT (which lets queued replies arrive) when the connection is up, bounded by `ms`; otherwise, or when the
+ * server does not answer in time, the connection is simply dropped.
+ */
+export async function quitWithin(
+  client: { status: string; quit(): Promise<unknown>; disconnect(): void },
+  ms: number,
+): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect()
+    return
+  }
+  try {
+    await withTimeout(client.quit(), ms, 'QUIT')
+  } catch {
+    client.disconnect()
+  }
+}

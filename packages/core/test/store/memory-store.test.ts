@@ -34,6 +34,30 @@ describe('MemoryStore', () => {
     expect(store.stats().bytes).toBe(20)
   })
 
+  it('refuses an entry larger than maxBytes instead of dropping it silently, and writes nothing', async () => {
+    const store = new MemoryStore({ maxBytes: 20 })
+    await store.set('kept', b('v'), null, o)
+    const tooLarge = (p: Promise<unknown>) =>
+      p.then(
+        () => 'written',
+        (e: unknown) => (isKeyshardError(e, 'ERR_VALUE_TOO_LARGE') ? 'refused' : e),
+      )
+    expect(await tooLarge(store.set('big', Buffer.alloc(30), null, o))).toBe('refused')
+    expect(await tooLarge(store.compareAndSet('big', null, Buffer.alloc(30), null, o))).toBe('refused')
+    expect(
+      await tooLarge(
+        store.setMany(
+          [
+            { key: 'small', value: b('x'), ttlMs: null },
+            { key: 'big', value: 'y'.repeat(30), ttlMs: null },
+          ],
+          o,
+        ),
+      ),
+    ).toBe('refused')
+    expect(await store.exists(['kept', 'big', 'small'], o)).toEqual([true, false, false])
+  })
+
   it('expires with an injected clock and reports PTTL codes', async () => {
     const { clock, store } = clockStore()
     await store.set('t', b('v'), 100, o)
