@@ -1,11 +1,11 @@
 import { type ResolvedCacheOptions, resolveCacheOptions } from './config.js'
 import { resolveTtl } from './duration.js'
-import { KeyshardError } from './errors.js'
+import { asKeyshardError, KeyshardError } from './errors.js'
 import { CacheEvents, type CacheEventName, type CacheListener } from './events.js'
 import { validateNamespace } from './keys.js'
 import { InvalidationPublisher } from './l1/invalidation-publisher.js'
 import { L1Tier, resolveL1Options } from './l1/l1-tier.js'
-import { Namespace, type NamespaceContext, toKeyshardError } from './namespace.js'
+import { Namespace, type NamespaceContext } from './namespace.js'
 import { CacheObserver } from './observability/metrics.js'
 import type { CacheStats } from './observability/stats.js'
 import { ReadThroughShared, resolveReadThroughDefaults } from './read-through/read-through.js'
@@ -53,7 +53,7 @@ export class Cache {
       features.l1 === undefined || features.l1 === false
         ? undefined
         : new L1Tier(store, options.prefix, resolveL1Options(features.l1), (error, operation) =>
-            this.#events.emit('error', { error: toKeyshardError(error, 'ERR_COMMAND'), operation }),
+            this.#events.emit('error', { error: asKeyshardError(error, 'ERR_COMMAND'), operation }),
           )
     const publishInvalidations = features.publishInvalidations ?? this.#l1 !== undefined
     if (typeof publishInvalidations !== 'boolean')
@@ -69,7 +69,7 @@ export class Cache {
     this.#publisher =
       this.#l1 === undefined && publishInvalidations
         ? new InvalidationPublisher(store, options.prefix, (error, operation) =>
-            this.#events.emit('error', { error: toKeyshardError(error, 'ERR_COMMAND'), operation }),
+            this.#events.emit('error', { error: asKeyshardError(error, 'ERR_COMMAND'), operation }),
           )
         : undefined
     this.#readThrough = new ReadThroughShared(resolveReadThroughDefaults(features.readThrough), {

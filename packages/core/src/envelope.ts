@@ -41,8 +41,10 @@ export interface Envelope {
   payload: Buffer
 }
 
-/** Whether stored bytes claim to be an envelope (any version). */
-/** Also for text on its way to the store: the magic is ASCII, so its UTF-8 bytes are the leading characters. */
+/**
+ * Whether stored bytes claim to be an envelope (any version). Also for text on its way to the store: the magic
+ * is ASCII, so its UTF-8 bytes are the leading characters.
+ */
 export function hasEnvelopeMagic(bytes: Buffer | string): boolean {
   if (typeof bytes === 'string') return bytes.charCodeAt(0) === MAGIC0 && bytes.startsWith(MAGIC_TEXT)
   return bytes.length >= 3 && bytes[0] === MAGIC0 && bytes[1] === MAGIC1 && bytes[2] === MAGIC2

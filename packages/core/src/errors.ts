@@ -37,3 +37,9 @@ export class KeyshardError extends Error {
 export function isKeyshardError(error: unknown, code?: KeyshardErrorCode): error is KeyshardError {
   return error instanceof KeyshardError && (code === undefined || error.code === code)
 }
+
+/** `error` itself when it is a KeyshardError, else wrapped with `code` (the original kept as the cause). */
+export function asKeyshardError(error: unknown, code: KeyshardErrorCode): KeyshardError {
+  if (error instanceof KeyshardError) return error
+  return new KeyshardError(code, error instanceof Error ? error.message : String(error), { cause: error })
+}

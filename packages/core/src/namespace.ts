@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import { resolveTtl } from './duration.js'
-import { KeyshardError } from './errors.js'
+import { asKeyshardError, KeyshardError } from './errors.js'
 import type { CacheEvents } from './events.js'
 import type { Invalidations } from './l1/invalidation-publisher.js'
 import type { L1Tier } from './l1/l1-tier.js'
@@ -182,7 +182,7 @@ export class Namespace<T = unknown> {
       } catch (error) {
         // Fail-open: the caller still gets the loaded values; the write failure is reported.
         this.#ctx.events.emit('error', {
-          error: toKeyshardError(error, 'ERR_COMMAND'),
+          error: asKeyshardError(error, 'ERR_COMMAND'),
           operation: 'getManyOrSet',
           namespace: this.name,
         })
@@ -522,7 +522,6 @@ export class Namespace<T = unknown> {
     )
   }
 
-  /** Reads, decodes and tag-checks entries: one read round trip plus at most one per node for tags. */
   /** One key: the common read, without the arrays of the batch path. */
   async #readEntry(key: string, full: string, timeoutMs: number): Promise<StoredEntry<T> | undefined> {
     const raw = await this.#ctx.store.get(full, { timeoutMs })
@@ -546,6 +545,7 @@ export class Namespace<T = unknown> {
       .then(([current]) => (current ? entry : undefined))
   }
 
+  /** Reads, decodes and tag-checks entries: one read round trip plus at most one per node for tags. */
   async #readEntries(
     keys: readonly string[],
     fulls: string[],
@@ -610,7 +610,7 @@ export class Namespace<T = unknown> {
       .compareAndDelete(full, raw, { timeoutMs: this.#ctx.timeouts.operationMs })
       .catch((cleanupError: unknown) => {
         this.#ctx.events.emit('error', {
-          error: toKeyshardError(cleanupError, 'ERR_COMMAND'),
+          error: asKeyshardError(cleanupError, 'ERR_COMMAND'),
           operation: 'decode-cleanup',
           namespace: this.name,
           key,
@@ -628,7 +628,7 @@ export class Namespace<T = unknown> {
   }
 
   #failRead<R>(error: unknown, operation: string, key: string | undefined, miss: R): R {
-    const err = toKeyshardError(error, 'ERR_COMMAND')
+    const err = asKeyshardError(error, 'ERR_COMMAND')
     if (this.#ctx.onError === 'throw' || err.code === 'ERR_KEY') throw err
     this.#ctx.events.emit('error', {
       error: err,
@@ -737,10 +737,4 @@ export class Namespace<T = unknown> {
 /** Past its logical expiry an entry only lives on for getOrSet's grace window; every other operation sees none. */
 function isLive<T>(entry: StoredEntry<T> | undefined, now: number): entry is StoredEntry<T> {
   return entry !== undefined && !(entry.expiresAt > 0 && entry.expiresAt <= now)
-}
-
-export function toKeyshardError(error: unknown, code: 'ERR_COMMAND' | 'ERR_LOADER'): KeyshardError {
-  if (error instanceof KeyshardError) return error
-  const message = error instanceof Error ? error.message : String(error)
-  return new KeyshardError(code, message, { cause: error })
 }

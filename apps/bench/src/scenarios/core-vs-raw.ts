@@ -103,7 +103,7 @@ export async function coreVsRaw(env: BenchEnv): Promise<{ section: Section; rows
       title: 'Core vs raw iovalkey — get/set, 1 KiB JSON (issue 3)',
       notes: [
         `${env.load.concurrency} concurrent callers, ${env.load.warmupMs} ms warm-up, ${env.load.durationMs} ms measured, median of ${env.load.rounds} interleaved rounds.`,
-        `Keyshard: \`namespace.get/set\` (rich-JSON encoder + envelope, ttl 10 min), default `autoPipelining` (Keyshard coalesces each tick's commands into one socket write per node). Raw: iovalkey \`GET\` + \`JSON.parse\` / \`SET … PX\` + \`JSON.stringify\`, auto-pipelining on. Context column: the same commands through node-redis 5 (the client under @keyv/redis), not part of the target. ${KEYS.toLocaleString('en-US')} keys, all hits. Target: Keyshard ≥ ${TARGET}× raw.`,
+        `Keyshard: \`namespace.get/set\` (rich-JSON encoder + envelope, ttl 10 min), default \`autoPipelining\` (Keyshard coalesces each tick's commands into one socket write per node). Raw: iovalkey \`GET\` + \`JSON.parse\` / \`SET … PX\` + \`JSON.stringify\`, auto-pipelining on. Context column: the same commands through node-redis 5 (the client under @keyv/redis), not part of the target. ${KEYS.toLocaleString('en-US')} keys, all hits. Target: Keyshard ≥ ${TARGET}× raw.`,
         `Servers: standalone ${addresses(env, 'standalone').join(', ')}; cluster 3 masters × 1 replica.`,
       ],
       header: [

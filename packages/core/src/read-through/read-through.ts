@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseDuration, resolveTtl } from '../duration.js'
-import { KeyshardError } from '../errors.js'
+import { asKeyshardError, KeyshardError } from '../errors.js'
 import type { CacheEvents } from '../events.js'
 import type { L1Tier } from '../l1/l1-tier.js'
 import type { CacheObserver } from '../observability/metrics.js'
@@ -527,13 +527,12 @@ export class ReadThrough<T> {
   }
 
   #reportStoreError(error: unknown, key: string, operation = 'getOrSet'): void {
-    const err =
-      error instanceof KeyshardError
-        ? error
-        : new KeyshardError('ERR_COMMAND', error instanceof Error ? error.message : String(error), {
-            cause: error,
-          })
-    this.#shared.ctx.events.emit('error', { error: err, operation, namespace: this.#host.name, key })
+    this.#shared.ctx.events.emit('error', {
+      error: asKeyshardError(error, 'ERR_COMMAND'),
+      operation,
+      namespace: this.#host.name,
+      key,
+    })
   }
 }
 

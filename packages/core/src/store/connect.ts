@@ -3,6 +3,7 @@ import { KeyshardError } from '../errors.js'
 import type { Store } from './store.js'
 import { Subscriber } from './subscriber.js'
 import { ValkeyStore, defineScripts } from './valkey-store.js'
+import { addressOf, mastersByAddress } from './node-address.js'
 import { describeConnectError } from './wire-errors.js'
 
 export interface ValkeyConnectOptions {
@@ -42,10 +43,6 @@ function nodeOptions(o: ValkeyConnectOptions): RedisOptions {
     }
   }
   return opts
-}
-
-function addr(host: string | undefined, port: number | undefined): string {
-  return `${host ?? '?'}:${port ?? '?'}`
 }
 
 /**
@@ -106,7 +103,7 @@ export async function connectValkeyStore(options: ValkeyConnectOptions): Promise
       lazyConnect: true,
       retryStrategy: backoff,
     })
-    redis.on('error', (error: unknown) => note(addr(seed.host, seed.port), error))
+    redis.on('error', (error: unknown) => note(addressOf(seed.host, seed.port), error))
     client = redis
   } else {
     const cluster = new Cluster(options.seeds, {
@@ -125,7 +122,7 @@ export async function connectValkeyStore(options: ValkeyConnectOptions): Promise
   defineScripts(client)
 
   const began = Date.now()
-  const tried = new Set(options.seeds.map((s) => addr(s.host, s.port)))
+  const tried = new Set(options.seeds.map((s) => addressOf(s.host, s.port)))
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -143,7 +140,7 @@ export async function connectValkeyStore(options: ValkeyConnectOptions): Promise
       throw new Error('cluster has no masters')
     await Promise.all(
       nodes.map(async (node) => {
-        const a = addr(node.options.host, node.options.port)
+        const a = addressOf(node.options.host, node.options.port)
         tried.add(a)
         try {
           await node.ping()
@@ -184,10 +181,10 @@ export async function connectValkeyStore(options: ValkeyConnectOptions): Promise
 
   const subscriberCandidates = (): Array<{ host: string; port: number }> => {
     if (!(client instanceof Cluster)) return [options.seeds[0] as { host: string; port: number }]
-    const masters = client
-      .nodes('master')
-      .map((n) => ({ host: n.options.host ?? '127.0.0.1', port: n.options.port ?? 6379 }))
-      .sort((a, b) => addr(a.host, a.port).localeCompare(addr(b.host, b.port)))
+    const masters = mastersByAddress(client).map((n) => ({
+      host: n.options.host ?? '127.0.0.1',
+      port: n.options.port ?? 6379,
+    }))
     return masters.length > 0 ? masters : options.seeds
   }
   const pingAddress = async (host: string, port: number): Promise<number> => {

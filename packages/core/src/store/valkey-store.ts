@@ -13,6 +13,7 @@ import type {
 } from './store.js'
 import type { Subscriber } from './subscriber.js'
 import { InflightCommands } from './inflight-commands.js'
+import { firstMasterByAddress, mastersByAddress, nodeAddress } from './node-address.js'
 import { quitWithin, withTimeout } from './with-timeout.js'
 import { toKeyshardError } from './wire-errors.js'
 import { WriteCoalescer } from './write-coalescer.js'
@@ -60,10 +61,6 @@ export function defineScripts(client: Client): void {
 
 function ttlArg(ttlMs: number | null): string {
   return ttlMs === null ? '' : String(Math.max(1, Math.floor(ttlMs)))
-}
-
-function address(node: Redis): string {
-  return `${node.options.host}:${node.options.port}`
 }
 
 export class ValkeyStore implements Store {
@@ -134,7 +131,7 @@ export class ValkeyStore implements Store {
 
   #masters(): Redis[] {
     if (this.kind === 'single') return [this.#client as Redis]
-    return [...(this.#client as Cluster).nodes('master')].sort((a, b) => address(a).localeCompare(address(b)))
+    return mastersByAddress(this.#client as Cluster)
   }
 
   /** Runs `fn` once per slot group, concurrently (written together per node), then restores order. */
@@ -352,7 +349,7 @@ export class ValkeyStore implements Store {
       // Classic PUBLISH reaches subscribers on every node, but through the cluster bus, which measured up to
       // ~50 ms at p99. Subscribers pick the first master by address first (connect.ts), so publishing there
       // keeps delivery on one node; any other node still works when that one is unreachable.
-      const first = this.kind === 'cluster' ? this.#masters()[0] : undefined
+      const first = this.kind === 'cluster' ? firstMasterByAddress(this.#client as Cluster) : undefined
       if (first?.status === 'ready') {
         try {
           await first.publish(channel, message)
@@ -384,7 +381,7 @@ export class ValkeyStore implements Store {
   async #singleHealth(): Promise<StoreHealth> {
     const client = this.#client as Redis
     const node: NodeHealth = {
-      address: address(client),
+      address: nodeAddress(client),
       reachable: false,
       role: 'unknown',
       latencyMs: null,
@@ -412,7 +409,7 @@ export class ValkeyStore implements Store {
     const askTimeoutMs = Math.max(30, budgetMs * 0.3)
     const nodeTimeoutMs = Math.max(30, budgetMs * 0.4)
     const cluster = this.#client as Cluster
-    const connections = new Map(cluster.nodes('all').map((n) => [address(n), n]))
+    const connections = new Map(cluster.nodes('all').map((n) => [nodeAddress(n), n]))
     // Ask the first node that answers: a random one could be the hung node we are trying to report on.
     let nodesText = ''
     let infoText = ''
@@ -424,7 +421,7 @@ export class ValkeyStore implements Store {
             ([n, i]) => [String(n), String(i)] as const,
           ),
           askTimeoutMs,
-          `CLUSTER NODES on ${address(node)}`,
+          `CLUSTER NODES on ${nodeAddress(node)}`,
         )
         break
       } catch (error) {

@@ -37,8 +37,16 @@ describe('error mapping', () => {
       name: 'MaxRetriesPerRequestError',
     })
     expect(toKeyshardError(retries, 'GET').code).toBe('ERR_CONNECT')
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+    expect(toKeyshardError(refused, 'GET').code).toBe('ERR_CONNECT')
     const own = new KeyshardError('ERR_TIMEOUT', 'x')
     expect(toKeyshardError(own, 'GET')).toBe(own)
+  })
+
+  it('maps an error raised before the wire (a bug, a bad argument) to ERR_COMMAND, not to an outage', () => {
+    const bug = toKeyshardError(new RangeError('Maximum call stack size exceeded'), 'MGET')
+    expect(bug.code).toBe('ERR_COMMAND')
+    expect(bug.message).toContain('Maximum call stack size exceeded')
   })
 
   it('names the reason of a connection failure', () => {
