@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseDuration, resolveTtl } from '../duration.js'
 import { asKeyshardError, KeyshardError } from '../errors.js'
-import type { CacheEvents } from '../events.js'
+import type { CacheEventMap, CacheEvents } from '../events.js'
 import type { L1Tier } from '../l1/l1-tier.js'
 import type { CacheObserver } from '../observability/metrics.js'
 import type { Store } from '../store/store.js'
@@ -161,6 +161,18 @@ interface Resolved {
 
 const TIMED_OUT: unique symbol = Symbol('timed out')
 
+/** How one loader call runs. */
+interface LoadCall<T> {
+  /** A value to fall back on (loader failure, timeout, open circuit); also handed to the loader as `ctx.stale`. */
+  stale?: ReadThroughEntry<T> | undefined
+  /** false (fail-open): the write goes to the background, so the caller is not held by a store that just failed. */
+  storeUp: boolean
+  /** Receives the write's completion. */
+  done?: { promise?: Promise<void> }
+  /** An early refresh nobody waits for. */
+  background?: boolean
+}
+
 /**
  * getOrSet for one namespace view. The order of a miss:
  *  1. in-process single flight on the full key — one load per process;
@@ -226,7 +238,7 @@ export class ReadThrough<T> {
       entry = await this.#host.read(key, full, this.#shared.ctx.operationMs)
     } catch (error) {
       this.#reportStoreError(error, key)
-      return this.#callLoader(key, full, loader, o, undefined, false)
+      return this.#callLoader(key, full, loader, o, { storeUp: false })
     }
     if (entry !== undefined && isFresh(entry, Date.now())) {
       events.emit('hit', { namespace: this.#host.name, key, tier: 'l2' })
@@ -242,8 +254,8 @@ export class ReadThrough<T> {
     const lockKey = this.lockKey(key)
     const token = Buffer.from(randomBytes(12).toString('base64url'))
     const lock = await this.#tryLock(lockKey, token, o.lockTtlMs, key)
-    if (lock === 'down') return this.#callLoader(key, full, loader, o, stale, false)
-    if (lock === 'owned') return this.#loadAsOwner(key, full, loader, o, stale, lockKey, token)
+    if (lock === 'down') return this.#callLoader(key, full, loader, o, { stale, storeUp: false })
+    if (lock === 'owned') return this.#loadAsOwner(key, full, loader, o, { stale }, lockKey, token)
 
     // Someone else is loading. A usable stale value is served at once instead of waiting (stale-while-revalidate).
     if (stale !== undefined) {
@@ -263,7 +275,7 @@ export class ReadThrough<T> {
       } catch (error) {
         this.#reportStoreError(error, key)
         this.#reportWait(key, waitStarted)
-        return this.#callLoader(key, full, loader, o, undefined, false)
+        return this.#callLoader(key, full, loader, o, { storeUp: false })
       }
       if (current !== undefined && isFresh(current, Date.now())) {
         this.#reportWait(key, waitStarted)
@@ -272,17 +284,17 @@ export class ReadThrough<T> {
       if (Date.now() >= deadline) {
         // The owner is alive but slow (its lock has not expired): stop waiting and load ourselves.
         this.#reportWait(key, waitStarted)
-        return this.#callLoader(key, full, loader, o, undefined, true)
+        return this.#callLoader(key, full, loader, o, { storeUp: true })
       }
       const retry = await this.#tryLock(lockKey, token, o.lockTtlMs, key)
       if (retry === 'down') {
         this.#reportWait(key, waitStarted)
-        return this.#callLoader(key, full, loader, o, undefined, false)
+        return this.#callLoader(key, full, loader, o, { storeUp: false })
       }
       if (retry === 'owned') {
         // The previous owner died (its lock expired without an entry), or finished just after our last read.
         this.#reportWait(key, waitStarted)
-        return this.#loadAsOwner(key, full, loader, o, undefined, lockKey, token)
+        return this.#loadAsOwner(key, full, loader, o, {}, lockKey, token)
       }
     }
   }
@@ -292,13 +304,15 @@ export class ReadThrough<T> {
     const lockKey = this.lockKey(key)
     const token = Buffer.from(randomBytes(12).toString('base64url'))
     const refresh = this.#tryLock(lockKey, token, o.lockTtlMs, key).then((lock) =>
-      lock === 'owned' ? this.#loadAsOwner(key, full, loader, o, entry, lockKey, token) : undefined,
+      lock === 'owned'
+        ? this.#loadAsOwner(key, full, loader, o, { stale: entry, background: true }, lockKey, token)
+        : undefined,
     )
     this.#shared.track(refresh)
   }
 
   /**
-   * Holding the lock: loads and stores, then releases. `replacing` is the entry this instance read before locking
+   * Holding the lock: loads and stores, then releases. `load.stale` is the entry this instance read before locking
    * (stale, or fresh for an early refresh).
    */
   async #loadAsOwner(
@@ -306,10 +320,11 @@ export class ReadThrough<T> {
     full: string,
     loader: Loader<T>,
     o: Resolved,
-    replacing: ReadThroughEntry<T> | undefined,
+    load: Pick<LoadCall<T>, 'stale' | 'background'>,
     lockKey: string,
     token: Buffer,
   ): Promise<T> {
+    const replacing = load.stale
     // Another instance may have loaded, stored and released between our read and our lock: use what it stored
     // instead of loading the key a second time.
     let current: ReadThroughEntry<T> | undefined
@@ -328,7 +343,7 @@ export class ReadThrough<T> {
     }
     const done: { promise?: Promise<void> } = {}
     try {
-      return await this.#callLoader(key, full, loader, o, replacing, true, done)
+      return await this.#callLoader(key, full, loader, o, { ...load, storeUp: true, done })
     } finally {
       // Released only after the entry is written (even when a soft timeout answered the caller early).
       this.#release(key, lockKey, token, done.promise ?? Promise.resolve())
@@ -343,21 +358,22 @@ export class ReadThrough<T> {
     this.#shared.track(release.catch((error: unknown) => this.#reportStoreError(error, key, 'lock-release')))
   }
 
-  /**
-   * Calls the loader and stores its value. `storeUp` false (fail-open) writes in the background so the caller is
-   * answered without waiting on a store that just failed. `done` receives the write's completion.
-   */
+  /** Calls the loader and stores its value (see LoadCall). */
   async #callLoader(
     key: string,
     full: string,
     loader: Loader<T>,
     o: Resolved,
-    stale: ReadThroughEntry<T> | undefined,
-    storeUp: boolean,
-    done: { promise?: Promise<void> } = {},
+    call: LoadCall<T>,
   ): Promise<T> {
+    const { stale, storeUp, done = {}, background = false } = call
     const ns = this.#host.name
     const { events } = this.#shared.ctx
+    // A background refresh serves nobody: its fallbacks are not "stale served", and no soft timeout applies.
+    const servedStale = (reason: CacheEventMap['stale']['reason']): T => {
+      if (!background) events.emit('stale', { namespace: ns, key, reason })
+      return (stale as ReadThroughEntry<T>).value
+    }
     const breaker = this.#shared.breaker(ns)
     const limiter = this.#shared.limiter(ns)
     // The breaker first: a call it refuses must not spend a rate-limit token.
@@ -370,10 +386,7 @@ export class ReadThrough<T> {
           ? 'its rate limit is exhausted'
           : undefined
     if (why !== undefined) {
-      if (stale !== undefined) {
-        events.emit('stale', { namespace: ns, key, reason: 'circuit-open' })
-        return stale.value
-      }
+      if (stale !== undefined) return servedStale('circuit-open')
       throw new KeyshardError(
         'ERR_LOADER',
         `The loader for "${key}" in namespace "${ns}" was not called: ${why}`,
@@ -432,26 +445,20 @@ export class ReadThrough<T> {
     })
     done.promise = stored.catch(() => undefined)
 
-    const soft = stale !== undefined ? o.softTimeoutMs : undefined
+    const soft = stale !== undefined && !background ? o.softTimeoutMs : undefined
     const limit = soft ?? o.hardTimeoutMs
     let outcome: T | typeof TIMED_OUT
     try {
       outcome = limit === undefined ? await loaded : await raceTimeout(loaded, limit)
     } catch (error) {
-      if (stale !== undefined) {
-        events.emit('stale', { namespace: ns, key, reason: 'loader-error' })
-        return stale.value
-      }
+      if (stale !== undefined) return servedStale('loader-error')
       // Loader errors reach the caller unchanged, so `instanceof` checks on the application's own errors work.
       throw error
     }
     if (outcome === TIMED_OUT) {
       // The load goes on and still stores its value; the caller gets the stale value or a timeout now.
       this.#shared.track(stored)
-      if (stale !== undefined) {
-        events.emit('stale', { namespace: ns, key, reason: 'loader-timeout' })
-        return stale.value
-      }
+      if (stale !== undefined) return servedStale('loader-timeout')
       throw new KeyshardError(
         'ERR_TIMEOUT',
         `The loader for "${key}" in namespace "${ns}" took longer than ${limit} ms (hardTimeout)`,

@@ -334,6 +334,24 @@ describe('getOrSet early refresh (memory store)', () => {
     expect(calls).toBe(1)
   })
 
+  it('does not count a failed background refresh as a stale value served', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace<string>('early-fail')
+    const opts = { ttl: 200, earlyRefresh: 150, grace: '1m' }
+    expect(await ns.getOrSet('k', () => 'v1', opts)).toBe('v1')
+    await sleep(80)
+    let failed = 0
+    const failing = () => {
+      failed++
+      throw new Error('source down')
+    }
+    expect(await ns.getOrSet('k', failing, opts)).toBe('v1')
+    await until(() => failed === 1)
+    await sleep(10)
+    expect(cache.stats().staleServed).toBe(0)
+    expect(await ns.get('k')).toBe('v1')
+  })
+
   it('answers with the fresh value and refreshes it in the background once inside the window', async () => {
     const cache = await make(new MemoryStore())
     const ns = cache.namespace<string>('early')
