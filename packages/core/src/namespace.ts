@@ -476,7 +476,8 @@ export class Namespace<T = unknown> {
     let written = await this.#ctx.store.set(full, bytes, ttlMs, { timeoutMs, onlyIfAbsent: true })
     if (!written) {
       const raw = await this.#ctx.store.get(full, { timeoutMs })
-      const current = raw === null ? undefined : await this.#decodeChecked(key, full, raw, timeoutMs)
+      // No cleanup of an undecodable entry here: the compare-and-set below expects those bytes and replaces them.
+      const current = raw === null ? undefined : await this.#decodeChecked(key, full, raw, timeoutMs, false)
       if (!isLive(current, Date.now())) {
         written = await this.#ctx.store.compareAndSet(full, raw, bytes, ttlMs, { timeoutMs })
       }
@@ -505,7 +506,7 @@ export class Namespace<T = unknown> {
     const attempts = this.#ctx.maxComputeRetries + 1
     for (let attempt = 0; attempt < attempts; attempt++) {
       const raw = await this.#ctx.store.get(full, { timeoutMs })
-      const entry = raw === null ? undefined : await this.#decodeChecked(key, full, raw, timeoutMs)
+      const entry = raw === null ? undefined : await this.#decodeChecked(key, full, raw, timeoutMs, false)
       const next = await fn(isLive(entry, Date.now()) ? entry.value : undefined)
       if (next === undefined) return undefined
       const bytes = await this.#encode(next, tags, ttlMs, timeoutMs)
@@ -537,8 +538,9 @@ export class Namespace<T = unknown> {
     full: string,
     raw: Buffer,
     timeoutMs: number,
+    dropUndecodable = true,
   ): StoredEntry<T> | undefined | Promise<StoredEntry<T> | undefined> {
-    const entry = this.#decodeEntry(key, full, raw)
+    const entry = this.#decodeEntry(key, full, raw, dropUndecodable)
     if (entry === undefined || entry.tags.length === 0) return entry
     return this.#ctx.epochs
       .areCurrent(this.name, [entry.tags], timeoutMs)
@@ -584,7 +586,7 @@ export class Namespace<T = unknown> {
   }
 
   /** Undecodable bytes are reported and removed, and read as a miss. */
-  #decodeEntry(key: string, full: string, raw: Buffer): StoredEntry<T> | undefined {
+  #decodeEntry(key: string, full: string, raw: Buffer, dropUndecodable = true): StoredEntry<T> | undefined {
     try {
       const decoded = this.#codec.decode(raw)
       return {
@@ -595,17 +597,18 @@ export class Namespace<T = unknown> {
         staleUntil: decoded.staleUntil,
       }
     } catch (error) {
-      this.#dropUndecodable(key, full, raw, error)
+      this.#reportUndecodable(key, full, raw, error, dropUndecodable)
       return undefined
     }
   }
 
-  #dropUndecodable(key: string, full: string, raw: Buffer, error: unknown): void {
+  #reportUndecodable(key: string, full: string, raw: Buffer, error: unknown, drop: boolean): void {
     const err =
       error instanceof KeyshardError
         ? error
         : new KeyshardError('ERR_DECODE', `Could not decode the value stored at "${key}"`, { cause: error })
     this.#ctx.events.emit('error', { error: err, operation: 'decode', namespace: this.name, key })
+    if (!drop) return
     this.#ctx.store
       .compareAndDelete(full, raw, { timeoutMs: this.#ctx.timeouts.operationMs })
       .catch((cleanupError: unknown) => {

@@ -210,6 +210,20 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         await cache.store.set(ns.fullKey('json'), Buffer.from('{not json'), null, { timeoutMs: 2000 })
         await expect(ns.get('json')).resolves.toBeUndefined()
       })
+
+      it('lets setIfAbsent and compute replace an undecodable stored value', async () => {
+        const cache = await open()
+        const ns = cache.namespace<string>(`dec${uid()}`)
+        const corrupt = () => Buffer.from('{not json')
+        await cache.store.set(ns.fullKey('a'), corrupt(), null, { timeoutMs: 2000 })
+        await cache.store.set(ns.fullKey('c'), corrupt(), null, { timeoutMs: 2000 })
+        expect(await ns.setIfAbsent('a', 'written')).toBe(true)
+        expect(await ns.get('a')).toBe('written')
+        expect(await ns.compute('c', (current) => (current === undefined ? 'computed' : 'no'))).toBe(
+          'computed',
+        )
+        expect(await ns.get('c')).toBe('computed')
+      })
     })
 
     describe('keys', () => {
