@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'iovalkey'
 import { KeyshardError } from '../errors.js'
 import { SCRIPTS } from './scripts.js'
+import { groupByNode } from './node-groups.js'
 import { groupBySlot } from './slot-groups.js'
 import type {
   NodeHealth,
@@ -21,6 +22,8 @@ import { WriteCoalescer } from './write-coalescer.js'
 type Client = Redis | Cluster
 
 const CLOSE_DRAIN_MS = 5000
+/** Keys per cross-slot MGET script: bounds how long one call holds the server, like a bounded MGET would. */
+const NODE_BATCH = 512
 /** How long close() waits for QUIT's reply: a hung server (SIGSTOP) would otherwise hold it forever. */
 const QUIT_MS = 1000
 
@@ -38,6 +41,7 @@ interface ScriptCommands {
   ksPersist(key: string): Promise<number>
   ksEnsure(key: string, ttl: string, candidate: string): Promise<string>
   ksGetPrimary(key: string): Promise<string | null>
+  ksMgetNodeBuffer(first: string, rest: string[]): Promise<Array<Buffer | null>>
 }
 
 export interface ValkeyStoreOptions {
@@ -76,6 +80,8 @@ export class ValkeyStore implements Store {
   readonly #inflight = new InflightCommands()
   readonly #coalescer: WriteCoalescer | undefined
   #closing: Promise<void> | undefined
+  /** Cleared when a server refuses the cross-slot MGET script as such; every getMany then goes per slot. */
+  #crossSlotReads = true
   #hasDelIfEq: Promise<boolean> | undefined
 
   constructor(client: Client, options: ValkeyStoreOptions) {
@@ -156,7 +162,49 @@ export class ValkeyStore implements Store {
   }
 
   getMany(keys: readonly string[], o: StoreCommandOptions): Promise<Array<Buffer | null>> {
-    return this.#run('MGET', o, () => this.#perSlot(keys, (k) => this.#client.mgetBuffer(k)))
+    if (this.kind === 'single') {
+      return this.#run('MGET', o, async () =>
+        keys.length === 0 ? [] : await this.#client.mgetBuffer(keys as string[]),
+      )
+    }
+    return this.#run('MGET', o, () => this.#getManyCluster(keys))
+  }
+
+  /** One command per node and batch (see groupByNode) instead of one per slot; results in input order. */
+  async #getManyCluster(keys: readonly string[]): Promise<Array<Buffer | null>> {
+    const slots = (this.#client as Cluster).slots
+    const groups = groupByNode(keys, (slot) => slots[slot]?.[0])
+    const out = new Array<Buffer | null>(keys.length)
+    const reads: Array<Promise<void>> = []
+    for (const group of groups) {
+      for (let start = 0; start < group.indices.length; start += NODE_BATCH) {
+        const indices = group.indices.slice(start, start + NODE_BATCH)
+        const batch = indices.map((i) => keys[i] as string)
+        const read = group.crossSlot ? this.#mgetAcrossSlots(batch) : this.#client.mgetBuffer(batch)
+        reads.push(
+          read.then((values) => {
+            for (let j = 0; j < indices.length; j++) out[indices[j] as number] = values[j] ?? null
+          }),
+        )
+      }
+    }
+    await Promise.all(reads)
+    return out
+  }
+
+  async #mgetAcrossSlots(keys: string[]): Promise<Array<Buffer | null>> {
+    if (this.#crossSlotReads) {
+      try {
+        return await this.#scripts.ksMgetNodeBuffer(keys[0] as string, keys.slice(1))
+      } catch (error) {
+        // A reply error means this node would not serve every key (the slot map moved, a slot is migrating) or
+        // the server does not know the script flags. Per-slot MGETs through the cluster client follow MOVED/ASK
+        // and refresh the slot map; a link error is not retried here, the per-slot path would hit it too.
+        if ((error as { name?: unknown } | null)?.name !== 'ReplyError') throw error
+        if (/shebang|flag/i.test((error as Error).message)) this.#crossSlotReads = false
+      }
+    }
+    return this.#perSlot(keys, (k) => this.#client.mgetBuffer(k))
   }
 
   set(

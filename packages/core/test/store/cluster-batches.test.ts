@@ -1,0 +1,200 @@
+import calculateSlot from 'cluster-key-slot'
+import { startCluster, type TestCluster } from '@keyshard/testkit'
+import { Redis } from 'iovalkey'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { connectValkeyStore, type ValkeyConnectOptions } from '../../src/store/connect.js'
+import type { Store } from '../../src/store/store.js'
+
+// Its own cluster: the assertions count commands per node, and one test moves a slot.
+let cluster: TestCluster
+const stores: Store[] = []
+const probes = new Map<string, Redis>()
+const o = { timeoutMs: 5000 }
+
+beforeAll(async () => {
+  cluster = await startCluster({ masters: 3, replicasPerMaster: 1 })
+})
+afterAll(async () => {
+  await Promise.all(stores.map((s) => s.close()))
+  for (const p of probes.values()) p.disconnect()
+  await cluster?.stop()
+})
+
+async function open(readFrom: 'primary' | 'replica' = 'primary'): Promise<Store> {
+  const options: ValkeyConnectOptions = {
+    mode: 'cluster',
+    seeds: cluster.seeds.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })),
+    readFrom,
+    autoPipelining: true,
+    maxRetries: 2,
+    dialTimeoutMs: 5000,
+    offlineQueueLimit: 1000,
+  }
+  const store = await connectValkeyStore(options)
+  stores.push(store)
+  return store
+}
+
+function probe(address: string): Redis {
+  let p = probes.get(address)
+  if (p === undefined) {
+    p = new Redis({ host: '127.0.0.1', port: Number(address.split(':')[1]) })
+    probes.set(address, p)
+  }
+  return p
+}
+
+interface Seen {
+  address: string
+  /** `lua` for commands a script ran, else the client's address. */
+  source: string
+  command: string
+}
+
+/**
+ * Every command the nodes at `addresses` execute while `fn` runs, from MONITOR (which, unlike INFO commandstats,
+ * tells a client's commands from the ones its scripts ran).
+ */
+async function commandsDuring(addresses: readonly string[], fn: () => Promise<unknown>): Promise<Seen[]> {
+  const seen: Seen[] = []
+  const marker = `end-of-capture-${Math.random()}`
+  const monitors = await Promise.all(
+    addresses.map(async (address) => {
+      const monitor = await probe(address).duplicate().monitor()
+      const done = new Promise<void>((resolve) => {
+        monitor.on('monitor', (_time: string, args: string[], source: string) => {
+          if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) resolve()
+          else seen.push({ address, source, command: String(args[0]).toLowerCase() })
+        })
+      })
+      return { monitor, done, address }
+    }),
+  )
+  try {
+    await fn()
+    for (const m of monitors) await probe(m.address).echo(marker)
+    await Promise.all(monitors.map((m) => m.done))
+  } finally {
+    for (const m of monitors) m.monitor.disconnect()
+  }
+  return seen
+}
+
+/** How many commands clients (not scripts) sent, per node address, of the given names. */
+function fromClients(seen: readonly Seen[], commands: readonly string[]): number[] {
+  const counts = new Map<string, number>()
+  for (const s of seen) {
+    if (s.source === 'lua' || !commands.includes(s.command)) continue
+    counts.set(s.address, (counts.get(s.address) ?? 0) + 1)
+  }
+  return [...counts.values()].sort()
+}
+
+const masterAddresses = () => cluster.masters().map((n) => n.address)
+const replicaAddresses = () => cluster.replicas().map((n) => n.address)
+
+describe('getMany on a cluster', () => {
+  it('reads each node’s keys in one command instead of one per slot, in input order with misses in place', async () => {
+    const store = await open()
+    const keys = Array.from({ length: 300 }, (_, i) => `batch:${i}`)
+    await store.setMany(
+      keys.filter((_, i) => i % 3 !== 0).map((key) => ({ key, value: `v:${key}`, ttlMs: 60_000 })),
+      o,
+    )
+    const slots = new Set(keys.map((k) => calculateSlot(k)))
+    expect(slots.size).toBeGreaterThan(250) // random keys: almost one slot each
+    let values: Array<Buffer | null> = []
+    const seen = await commandsDuring(masterAddresses(), async () => {
+      values = await store.getMany(keys, o)
+    })
+    expect(values.map((v) => v?.toString() ?? null)).toEqual(
+      keys.map((key, i) => (i % 3 === 0 ? null : `v:${key}`)),
+    )
+    // One script call per master; the per-key reads happen inside it.
+    expect(fromClients(seen, ['evalsha', 'eval', 'mget', 'get'])).toEqual([1, 1, 1])
+    expect(seen.filter((s) => s.source === 'lua' && s.command === 'mget')).toHaveLength(keys.length)
+  })
+
+  it('answers nil for a key of another type, as MGET does', async () => {
+    const store = await open()
+    const keys = Array.from({ length: 40 }, (_, i) => `typed:${i}`)
+    await store.setMany(
+      keys.map((key) => ({ key, value: key, ttlMs: 60_000 })),
+      o,
+    )
+    const owner = await cluster.masterForSlot(calculateSlot('typed:7'))
+    await probe(owner.address).del('typed:7')
+    await probe(owner.address).hset('typed:7', 'f', 'v')
+    const values = await store.getMany(keys, o)
+    expect(values.map((v) => v?.toString() ?? null)).toEqual(keys.map((k) => (k === 'typed:7' ? null : k)))
+  })
+
+  it('keeps per-slot batches under the node batch size and splits larger node shares', async () => {
+    const store = await open()
+    const keys = Array.from({ length: 2000 }, (_, i) => `big:${i}`)
+    await store.setMany(
+      keys.map((key) => ({ key, value: key, ttlMs: 60_000 })),
+      o,
+    )
+    let values: Array<Buffer | null> = []
+    const seen = await commandsDuring(masterAddresses(), async () => {
+      values = await store.getMany(keys, o)
+    })
+    expect(values.map((v) => v?.toString())).toEqual(keys)
+    // ≈ 667 keys per master, at most 512 per call: two calls per master.
+    expect(fromClients(seen, ['evalsha', 'eval', 'mget', 'get'])).toEqual([2, 2, 2])
+  })
+
+  it('reads the right values while a slot is migrating and after it moved, through the cluster redirects', async () => {
+    const store = await open()
+    const keys = Array.from({ length: 200 }, (_, i) => `moving:${i}`)
+    await store.setMany(
+      keys.map((key) => ({ key, value: `v:${key}`, ttlMs: 60_000 })),
+      o,
+    )
+    const slot = calculateSlot('moving:0')
+    const sameSlot = keys.filter((k) => calculateSlot(k) === slot)
+    const from = await cluster.masterForSlot(slot)
+    const to = cluster.masters().find((m) => m.address !== from.address)
+    if (to === undefined) throw new Error('need two masters')
+    const src = probe(from.address)
+    const dst = probe(to.address)
+    const ids = await Promise.all([src.call('CLUSTER', 'MYID'), dst.call('CLUSTER', 'MYID')])
+    await dst.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[0] as string)
+    await src.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[1] as string)
+    // Half-way: moving:0 now lives on the target, so the source answers ASK for it.
+    await src.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5000, 'KEYS', ...sameSlot)
+    const during = await store.getMany(keys, o)
+    expect(during.map((v) => v?.toString())).toEqual(keys.map((k) => `v:${k}`))
+    await dst.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[1] as string)
+    await src.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[1] as string)
+    // The store's slot map still names the old owner: its script there fails, and the fallback follows MOVED.
+    const after = await store.getMany(keys, o)
+    expect(after.map((v) => v?.toString())).toEqual(keys.map((k) => `v:${k}`))
+    await cluster.waitForHealthy()
+  })
+
+  it('is served by replicas with replica reads', async () => {
+    const writer = await open()
+    const reader = await open('replica')
+    const keys = Array.from({ length: 90 }, (_, i) => `replica:${i}`)
+    await writer.setMany(
+      keys.map((key) => ({ key, value: key, ttlMs: 60_000 })),
+      o,
+    )
+    // Replication is asynchronous: wait until every replica has the keys.
+    const until = Date.now() + 5000
+    while ((await reader.getMany(keys, o)).some((v) => v === null) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    let values: Array<Buffer | null> = []
+    const seen = await commandsDuring([...masterAddresses(), ...replicaAddresses()], async () => {
+      values = await reader.getMany(keys, o)
+    })
+    expect(values.map((v) => v?.toString())).toEqual(keys)
+    const replicas = new Set(replicaAddresses())
+    const scripts = seen.filter((s) => s.source !== 'lua' && ['evalsha', 'eval'].includes(s.command))
+    expect(scripts.map((s) => replicas.has(s.address))).toEqual([true, true, true])
+    expect(seen.filter((s) => !replicas.has(s.address) && s.command !== 'ping')).toEqual([])
+  })
+})
