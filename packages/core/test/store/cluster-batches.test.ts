@@ -23,6 +23,7 @@ afterAll(async () => {
 async function open(readFrom: 'primary' | 'replica' = 'primary'): Promise<Store> {
   const options: ValkeyConnectOptions = {
     mode: 'cluster',
+    clientName: 'keyshard-cluster-batches',
     seeds: cluster.seeds.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })),
     readFrom,
     autoPipelining: true,
