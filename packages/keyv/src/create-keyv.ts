@@ -1,4 +1,10 @@
 import { Keyv, type KeyvOptions } from 'keyv'
+import {
+  fastKeyv6Serialization,
+  type KeyvSerializationAdapter,
+  keyvDeserialize,
+  keyvSerialize,
+} from './keyv-serialization.js'
 import { KeyshardStore, type KeyshardStoreOptions, type KeyshardStoreSource } from './store.js'
 import { KeyshardStoreV6 } from './store-v6.js'
 
@@ -19,6 +25,9 @@ export function isKeyv6Class(KeyvCtor: KeyvClass<unknown>): boolean {
  * A ready Keyv over Keyshard: the cache is connected (or the promise rejects with the connection error) and
  * the store is Keyv's own, so cache-manager and `@nestjs/cache-manager` use it as-is. With CacheOptions the
  * store owns the cache and `keyv.disconnect()` closes it; with a Cache or Namespace the caller keeps it.
+ * Values are written in Keyv's own format by {@link keyvSerialize} / {@link keyvDeserialize} (Keyv 5) or
+ * {@link fastKeyv6Serialization} over Keyv 6's default serializer, unless `options.keyv` sets `serialize` /
+ * `deserialize` / `serialization`.
  */
 export async function createKeyv(source?: KeyshardStoreSource, options?: CreateKeyvOptions): Promise<Keyv>
 export async function createKeyv<K>(
@@ -32,13 +41,20 @@ export async function createKeyv(
   KeyvCtor: KeyvClass<unknown> = Keyv,
 ): Promise<unknown> {
   const { keyv: keyvOptions, ...storeOptions } = options
-  const store = isKeyv6Class(KeyvCtor)
-    ? new KeyshardStoreV6(source, storeOptions)
-    : new KeyshardStore(source, storeOptions)
+  const keyv6 = isKeyv6Class(KeyvCtor)
+  const store = keyv6 ? new KeyshardStoreV6(source, storeOptions) : new KeyshardStore(source, storeOptions)
+  // Spread first, so either key in the caller's options wins, even set to undefined (Keyv's own meaning).
+  const serialization = keyv6 ? {} : { serialize: keyvSerialize, deserialize: keyvDeserialize }
   try {
     // Connected before Keyv exists, so a connection error is not emitted on a Keyv nobody listens to yet.
     await store.ready()
-    const keyv = new KeyvCtor({ ...keyvOptions, store })
+    const keyv = new KeyvCtor({ ...serialization, ...keyvOptions, store })
+    // Keyv 6 builds its default serializer itself; the fast paths go in front of that one instance.
+    if (keyv6 && !(keyvOptions !== undefined && 'serialization' in keyvOptions)) {
+      const target = keyv as { serialization?: KeyvSerializationAdapter }
+      if (target.serialization !== undefined)
+        target.serialization = fastKeyv6Serialization(target.serialization)
+    }
     // Keyv gives the store its namespace in its constructor; only now can Keyshard check that name.
     await store.ready()
     return keyv

@@ -1,5 +1,11 @@
 export { type CreateKeyvOptions, createKeyv, isKeyv6Class, type KeyvClass } from './create-keyv.js'
 export {
+  fastKeyv6Serialization,
+  type KeyvSerializationAdapter,
+  keyvDeserialize,
+  keyvSerialize,
+} from './keyv-serialization.js'
+export {
   DEFAULT_NAMESPACE,
   KeyshardStore,
   KeyshardStoreBase,
