@@ -4,20 +4,9 @@ interface Entry {
   readonly deadline: number
   readonly timeoutMs: number
   readonly what: string
-  reject: (error: unknown) => void
+  readonly reject: (error: unknown) => void
   expired: boolean
-  /** The ERR_TIMEOUT the sweep rejected this command with, once it has. */
-  timeoutError?: KeyshardError
 }
-
-/** The part of an iovalkey `Command` that `watch` needs: the settle functions the client calls on it. */
-export interface WatchableCommand {
-  resolve: (result: any) => void
-  reject: (error: Error) => void
-  promise: Promise<any>
-}
-
-const ignore = (): void => {}
 
 /**
  * The commands a store has issued and not yet seen settle. It enforces their deadlines with one timer for all
@@ -69,49 +58,6 @@ export class InflightCommands {
     })
   }
 
-  /**
-   * `track` for a command that is about to be sent: the same deadline, error mapping and drain, enforced
-   * through the command's own settle functions, so the caller gets the command's promise and no second promise
-   * wraps it (the hot path's largest allocation after the command itself). Call before sending it: a client
-   * that is closing rejects the command synchronously.
-   */
-  watch<T>(
-    command: WatchableCommand,
-    timeoutMs: number,
-    what: string,
-    mapError: (error: unknown, what: string) => unknown,
-  ): Promise<T> {
-    const timed = Number.isFinite(timeoutMs) && timeoutMs > 0
-    const entry: Entry = {
-      deadline: timed ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY,
-      timeoutMs,
-      what,
-      reject: ignore,
-      expired: !timed,
-    }
-    const resolve = command.resolve
-    const reject = command.reject
-    command.resolve = (result) => {
-      this.#settle(entry)
-      resolve(result)
-    }
-    // Through the command, so a cluster client's redirect handling (which wraps it when sending) still sees
-    // every error first; a deadline is not a redirect and passes through it.
-    command.reject = (error) => {
-      // A command we timed out stays tracked until its reply (or its connection's end) arrives, as with track.
-      if (error === entry.timeoutError) {
-        reject(error)
-        return
-      }
-      this.#settle(entry)
-      reject(mapError(error, what) as Error)
-    }
-    entry.reject = (error) => command.reject(error as Error)
-    this.#pending.add(entry)
-    if (timed && entry.deadline < this.#timerAt) this.#arm(entry.deadline)
-    return command.promise as Promise<T>
-  }
-
   /** Resolves once nothing is in flight. */
   drained(): Promise<void> {
     if (this.#pending.size === 0) return Promise.resolve()
@@ -146,12 +92,11 @@ export class InflightCommands {
       if (entry.expired) continue
       if (entry.deadline <= now) {
         entry.expired = true
-        entry.timeoutError = new KeyshardError(
-          'ERR_TIMEOUT',
-          `${entry.what} timed out after ${entry.timeoutMs}ms`,
-          { details: { timeoutMs: entry.timeoutMs } },
+        entry.reject(
+          new KeyshardError('ERR_TIMEOUT', `${entry.what} timed out after ${entry.timeoutMs}ms`, {
+            details: { timeoutMs: entry.timeoutMs },
+          }),
         )
-        entry.reject(entry.timeoutError)
       } else if (entry.deadline < next) {
         next = entry.deadline
       }

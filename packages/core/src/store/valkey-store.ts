@@ -1,4 +1,4 @@
-import { type Cluster, Command, type Redis } from 'iovalkey'
+import type { Cluster, Redis } from 'iovalkey'
 import { KeyshardError } from '../errors.js'
 import { SCRIPTS } from './scripts.js'
 import { groupByNode } from './node-groups.js'
@@ -62,10 +62,6 @@ export function defineScripts(client: Client): void {
     client.defineCommand(name, def)
   }
 }
-
-/** Shared by every command built here: iovalkey reads these options once, in the Command constructor. */
-const BUFFER_REPLY = { replyEncoding: null }
-const TEXT_REPLY = { replyEncoding: 'utf8' } as const
 
 function ttlArg(ttlMs: number | null): string {
   return ttlMs === null ? '' : String(Math.max(1, Math.floor(ttlMs)))
@@ -135,21 +131,6 @@ export class ValkeyStore implements Store {
     return this.#inflight.track(command, o.timeoutMs, what, toKeyshardError)
   }
 
-  /**
-   * #run for a command built here (the hot single-key ones): on a ready connection it is tracked through the
-   * Command itself (InflightCommands.watch), so the caller awaits the command's own promise.
-   */
-  #send<T>(what: string, o: StoreCommandOptions, command: Command): Promise<T> {
-    const client = this.#client
-    if (this.#closing !== undefined || client.status !== 'ready') {
-      return this.#run(what, o, () => client.sendCommand(command) as Promise<T>)
-    }
-    this.#coalescer?.hold()
-    const reply = this.#inflight.watch<T>(command, o.timeoutMs, what, toKeyshardError)
-    client.sendCommand(command)
-    return reply
-  }
-
   readonly #leaveOfflineQueue = (): void => {
     this.#offline--
   }
@@ -177,7 +158,7 @@ export class ValkeyStore implements Store {
   }
 
   get(key: string, o: StoreCommandOptions): Promise<Buffer | null> {
-    return this.#send('GET', o, new Command('get', [key], BUFFER_REPLY))
+    return this.#run('GET', o, () => this.#client.getBuffer(key))
   }
 
   getMany(keys: readonly string[], o: StoreCommandOptions): Promise<Array<Buffer | null>> {
@@ -232,15 +213,16 @@ export class ValkeyStore implements Store {
     ttlMs: number | null,
     o: StoreCommandOptions & { onlyIfAbsent?: boolean },
   ): Promise<boolean> {
-    const args =
+    const client = this.#client
+    const write =
       ttlMs === null
         ? o.onlyIfAbsent
-          ? [key, value, 'NX']
-          : [key, value]
+          ? () => client.set(key, value, 'NX')
+          : () => client.set(key, value)
         : o.onlyIfAbsent
-          ? [key, value, 'PX', ttlArg(ttlMs), 'NX']
-          : [key, value, 'PX', ttlArg(ttlMs)]
-    return this.#send<string | null>('SET', o, new Command('set', args, TEXT_REPLY)).then(isOk)
+          ? () => client.set(key, value, 'PX', ttlArg(ttlMs), 'NX')
+          : () => client.set(key, value, 'PX', ttlArg(ttlMs))
+    return this.#run('SET', o, write).then(isOk)
   }
 
   setMany(entries: readonly StoreSetEntry[], o: StoreCommandOptions): Promise<void> {
@@ -270,7 +252,7 @@ export class ValkeyStore implements Store {
   }
 
   pttl(key: string, o: StoreCommandOptions): Promise<number> {
-    return this.#send('PTTL', o, new Command('pttl', [key], TEXT_REPLY))
+    return this.#run('PTTL', o, () => this.#client.pttl(key))
   }
 
   expire(key: string, ttlMs: number | null, o: StoreCommandOptions): Promise<boolean> {

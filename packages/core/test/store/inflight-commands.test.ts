@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { isKeyshardError, KeyshardError } from '../../src/errors.js'
-import { InflightCommands, type WatchableCommand } from '../../src/store/inflight-commands.js'
+import { InflightCommands } from '../../src/store/inflight-commands.js'
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
   let resolve!: (v: T) => void
@@ -10,12 +10,6 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
     reject = rej
   })
   return { promise, resolve, reject }
-}
-
-/** Settles like an iovalkey Command: the client calls `resolve`/`reject` on it, `promise` settles once. */
-function fakeCommand(): WatchableCommand {
-  const d = deferred<unknown>()
-  return { promise: d.promise, resolve: d.resolve, reject: d.reject }
 }
 
 const mapError = (error: unknown, what: string) =>
@@ -94,75 +88,5 @@ describe('InflightCommands', () => {
     expect(vi.getTimerCount()).toBe(0)
     command.resolve(1)
     expect(await result).toBe(1)
-  })
-
-  describe('watch (a command tracked through its own settle functions)', () => {
-    it('hands back the command’s own promise, passes values through and maps errors', async () => {
-      const inflight = new InflightCommands()
-      const ok = fakeCommand()
-      const promise = ok.promise
-      expect(inflight.watch(ok, 100, 'GET', mapError)).toBe(promise)
-      expect(inflight.size).toBe(1)
-      ok.resolve('v')
-      expect(await promise).toBe('v')
-      const failing = fakeCommand()
-      const caught = inflight.watch(failing, 100, 'GET', mapError).catch((e: unknown) => e)
-      failing.reject(new Error('WRONGTYPE'))
-      const error = await caught
-      expect(isKeyshardError(error, 'ERR_COMMAND')).toBe(true)
-      expect((error as Error).message).toBe('GET: WRONGTYPE')
-      expect(inflight.size).toBe(0)
-      expect(vi.getTimerCount()).toBe(0)
-    })
-
-    it('rejects with ERR_TIMEOUT through the command, whatever wraps its reject later, and stays tracked until the late reply', async () => {
-      const inflight = new InflightCommands()
-      const command = fakeCommand()
-      const caught = inflight.watch(command, 100, 'GET', mapError).catch((e: unknown) => e)
-      // What iovalkey's cluster client does when it sends a command: wrap reject to look for redirects first.
-      const seen: unknown[] = []
-      const inner = command.reject
-      command.reject = (error) => {
-        seen.push(error)
-        inner(error)
-      }
-      await vi.advanceTimersByTimeAsync(100)
-      const error = await caught
-      expect(isKeyshardError(error, 'ERR_TIMEOUT')).toBe(true)
-      expect((error as Error).message).toBe('GET timed out after 100ms')
-      expect(seen).toEqual([error])
-      let drained = false
-      void inflight.drained().then(() => {
-        drained = true
-      })
-      await vi.advanceTimersByTimeAsync(1000)
-      expect(drained).toBe(false)
-      command.resolve('late')
-      await vi.advanceTimersByTimeAsync(0)
-      expect(drained).toBe(true)
-      expect(vi.getTimerCount()).toBe(0)
-    })
-
-    it('lets go of a timed-out command when its connection fails instead of replying', async () => {
-      const inflight = new InflightCommands()
-      const command = fakeCommand()
-      const caught = inflight.watch(command, 50, 'SET', mapError).catch((e: unknown) => e)
-      await vi.advanceTimersByTimeAsync(50)
-      expect(isKeyshardError(await caught, 'ERR_TIMEOUT')).toBe(true)
-      expect(inflight.size).toBe(1)
-      command.reject(new Error('Connection is closed.'))
-      expect(inflight.size).toBe(0)
-      await expect(inflight.drained()).resolves.toBeUndefined()
-    })
-
-    it('settles a command rejected synchronously while it is sent (a closing client)', async () => {
-      const inflight = new InflightCommands()
-      const command = fakeCommand()
-      const result = inflight.watch(command, 100, 'GET', mapError)
-      command.reject(new Error('Connection is closed.'))
-      await expect(result).rejects.toThrow('GET: Connection is closed.')
-      expect(inflight.size).toBe(0)
-      expect(vi.getTimerCount()).toBe(0)
-    })
   })
 })
