@@ -22,6 +22,8 @@ import { WriteCoalescer } from './write-coalescer.js'
 type Client = Redis | Cluster
 
 const CLOSE_DRAIN_MS = 5000
+/** What a server answers when it will not run the cross-slot MGET script at all, on any key. */
+const SCRIPT_REFUSED = /^NOPERM|unknown command|shebang|flag/i
 /** Keys per cross-slot MGET script: bounds how long one call holds the server, like a bounded MGET would. */
 const NODE_BATCH = 512
 /** How long close() waits for QUIT's reply: a hung server (SIGSTOP) would otherwise hold it forever. */
@@ -80,7 +82,7 @@ export class ValkeyStore implements Store {
   readonly #inflight = new InflightCommands()
   readonly #coalescer: WriteCoalescer | undefined
   #closing: Promise<void> | undefined
-  /** Cleared when a server refuses the cross-slot MGET script as such; every getMany then goes per slot. */
+  /** Cleared when the servers refuse the cross-slot MGET script itself; every getMany then goes per slot. */
   #crossSlotReads = true
   #hasDelIfEq: Promise<boolean> | undefined
 
@@ -198,10 +200,12 @@ export class ValkeyStore implements Store {
         return await this.#scripts.ksMgetNodeBuffer(keys[0] as string, keys.slice(1))
       } catch (error) {
         // A reply error means this node would not serve every key (the slot map moved, a slot is migrating) or
-        // the server does not know the script flags. Per-slot MGETs through the cluster client follow MOVED/ASK
-        // and refresh the slot map; a link error is not retried here, the per-slot path would hit it too.
+        // the server will not run the script at all (no scripting for this ACL user, scripting disabled, script
+        // flags unknown): per-slot MGETs through the cluster client follow MOVED/ASK and refresh the slot map,
+        // and a refusal of the script itself is not asked again. A link error is not retried here, the per-slot
+        // path would hit it too.
         if ((error as { name?: unknown } | null)?.name !== 'ReplyError') throw error
-        if (/shebang|flag/i.test((error as Error).message)) this.#crossSlotReads = false
+        if (SCRIPT_REFUSED.test((error as Error).message)) this.#crossSlotReads = false
       }
     }
     return this.#perSlot(keys, (k) => this.#client.mgetBuffer(k))

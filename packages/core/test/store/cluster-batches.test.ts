@@ -20,8 +20,12 @@ afterAll(async () => {
   await cluster?.stop()
 })
 
-async function open(readFrom: 'primary' | 'replica' = 'primary'): Promise<Store> {
+async function open(
+  readFrom: 'primary' | 'replica' = 'primary',
+  extra: Partial<ValkeyConnectOptions> = {},
+): Promise<Store> {
   const options: ValkeyConnectOptions = {
+    ...extra,
     mode: 'cluster',
     clientName: 'keyshard-cluster-batches',
     seeds: cluster.seeds.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })),
@@ -89,6 +93,18 @@ function fromClients(seen: readonly Seen[], commands: readonly string[]): number
     counts.set(s.address, (counts.get(s.address) ?? 0) + 1)
   }
   return [...counts.values()].sort()
+}
+
+/** Commands the servers refused before running them (ACL, unknown command…), per command, from INFO commandstats. */
+async function rejectedCalls(addresses: readonly string[], commands: readonly string[]): Promise<number> {
+  let total = 0
+  for (const address of addresses) {
+    const info = await probe(address).info('commandstats')
+    for (const c of commands) {
+      total += Number(new RegExp(`cmdstat_${c}:.*rejected_calls=(\\d+)`).exec(info)?.[1] ?? 0)
+    }
+  }
+  return total
 }
 
 const masterAddresses = () => cluster.masters().map((n) => n.address)
@@ -197,5 +213,31 @@ describe('getMany on a cluster', () => {
     const scripts = seen.filter((s) => s.source !== 'lua' && ['evalsha', 'eval'].includes(s.command))
     expect(scripts.map((s) => replicas.has(s.address))).toEqual([true, true, true])
     expect(seen.filter((s) => !replicas.has(s.address) && s.command !== 'ping')).toEqual([])
+  })
+
+  it('falls back to one MGET per slot, and stops offering the script, for a user the servers do not let run scripts', async () => {
+    await Promise.all(
+      cluster.nodes.map((n) =>
+        probe(n.address).call('ACL', 'SETUSER', 'noscripts', 'on', '>pw', '~*', '&*', '+@all', '-@scripting'),
+      ),
+    )
+    const store = await open('primary', { username: 'noscripts', password: 'pw' })
+    const keys = Array.from({ length: 60 }, (_, i) => `acl:${i}`)
+    await store.setMany(
+      keys.map((key) => ({ key, value: key, ttlMs: 60_000 })),
+      o,
+    )
+    const refusedBefore = await rejectedCalls(masterAddresses(), ['eval', 'evalsha'])
+    expect((await store.getMany(keys, o)).map((v) => v?.toString())).toEqual(keys)
+    const refusedOnce = await rejectedCalls(masterAddresses(), ['eval', 'evalsha'])
+    expect(refusedOnce - refusedBefore).toBeGreaterThanOrEqual(1)
+    let values: Array<Buffer | null> = []
+    const seen = await commandsDuring(masterAddresses(), async () => {
+      values = await store.getMany(keys, o)
+    })
+    expect(values.map((v) => v?.toString())).toEqual(keys)
+    expect(await rejectedCalls(masterAddresses(), ['eval', 'evalsha'])).toBe(refusedOnce)
+    const slots = new Set(keys.map((k) => calculateSlot(k)))
+    expect(seen.filter((s) => s.command === 'mget')).toHaveLength(slots.size)
   })
 })
