@@ -209,6 +209,7 @@ export async function connectValkeyStore(options: ValkeyConnectOptions): Promise
   return new ValkeyStore(client, {
     pingAddress,
     offlineQueueLimit: options.offlineQueueLimit,
+    readFrom: options.readFrom,
     autoPipelining: options.autoPipelining,
     makeSubscriber: () => new Subscriber(subscriberCandidates, base),
   })

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'iovalkey'
 import { KeyshardError } from '../errors.js'
 import { SCRIPTS } from './scripts.js'
 import { groupByNode } from './node-groups.js'
+import { NodeRouter, needsClusterClient } from './node-router.js'
 import { groupBySlot } from './slot-groups.js'
 import type {
   NodeHealth,
@@ -48,6 +49,8 @@ interface ScriptCommands {
 
 export interface ValkeyStoreOptions {
   offlineQueueLimit: number
+  /** Where reads go on a cluster; standalone ignores it. */
+  readFrom: 'primary' | 'replica'
   /** Write the commands issued in one tick together (the client's own auto-pipelining must be off). */
   autoPipelining: boolean
   /** Builds the dedicated subscriber connection for an address (`null` = the standalone server). */
@@ -81,6 +84,8 @@ export class ValkeyStore implements Store {
   /** Commands issued and not yet settled: their deadlines, and what close() lets finish before QUIT. */
   readonly #inflight = new InflightCommands()
   readonly #coalescer: WriteCoalescer | undefined
+  /** Cluster only: where single-key commands go without the cluster client's per-command routing. */
+  readonly #router: NodeRouter | undefined
   #closing: Promise<void> | undefined
   /** Cleared when the servers refuse the cross-slot MGET script itself; every getMany then goes per slot. */
   #crossSlotReads = true
@@ -93,6 +98,7 @@ export class ValkeyStore implements Store {
     this.#offlineQueueLimit = options.offlineQueueLimit
     this.#makeSubscriber = options.makeSubscriber
     this.#pingAddress = options.pingAddress
+    this.#router = this.kind === 'cluster' ? new NodeRouter(client as Cluster, options.readFrom) : undefined
     if (options.autoPipelining) {
       this.#coalescer = new WriteCoalescer(
         this.kind === 'single'
@@ -159,8 +165,20 @@ export class ValkeyStore implements Store {
     return out
   }
 
+  /**
+   * Runs a single-key command on `node` when the router found one, and again through the cluster client when
+   * that node redirects or its link fails; on the client as it is otherwise.
+   */
+  #onNode<T>(node: Redis | undefined, send: (client: Client) => Promise<T>): Promise<T> {
+    if (node === undefined) return send(this.#client)
+    return send(node).catch((error: unknown) =>
+      needsClusterClient(error) ? send(this.#client) : Promise.reject(error),
+    )
+  }
+
   get(key: string, o: StoreCommandOptions): Promise<Buffer | null> {
-    return this.#run('GET', o, () => this.#client.getBuffer(key))
+    const node = this.#router?.reader(key)
+    return this.#run('GET', o, () => this.#onNode(node, (client) => client.getBuffer(key)))
   }
 
   getMany(keys: readonly string[], o: StoreCommandOptions): Promise<Array<Buffer | null>> {
@@ -217,16 +235,16 @@ export class ValkeyStore implements Store {
     ttlMs: number | null,
     o: StoreCommandOptions & { onlyIfAbsent?: boolean },
   ): Promise<boolean> {
-    const client = this.#client
-    const write =
+    const write: (client: Client) => Promise<unknown> =
       ttlMs === null
         ? o.onlyIfAbsent
-          ? () => client.set(key, value, 'NX')
-          : () => client.set(key, value)
+          ? (client) => client.set(key, value, 'NX')
+          : (client) => client.set(key, value)
         : o.onlyIfAbsent
-          ? () => client.set(key, value, 'PX', ttlArg(ttlMs), 'NX')
-          : () => client.set(key, value, 'PX', ttlArg(ttlMs))
-    return this.#run('SET', o, write).then(isOk)
+          ? (client) => client.set(key, value, 'PX', ttlArg(ttlMs), 'NX')
+          : (client) => client.set(key, value, 'PX', ttlArg(ttlMs))
+    const node = this.#router?.primary(key)
+    return this.#run('SET', o, () => this.#onNode(node, write)).then(isOk)
   }
 
   setMany(entries: readonly StoreSetEntry[], o: StoreCommandOptions): Promise<void> {

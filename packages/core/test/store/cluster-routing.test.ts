@@ -3,6 +3,7 @@ import { startCluster, type TestCluster } from '@keyshard/testkit'
 import { Redis } from 'iovalkey'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connectValkeyStore, type ValkeyConnectOptions } from '../../src/store/connect.js'
+import { isKeyshardError } from '../../src/errors.js'
 import type { Store } from '../../src/store/store.js'
 
 // Its own cluster: the assertions count commands per node, and one test moves a slot.
@@ -107,6 +108,37 @@ async function rejectedCalls(addresses: readonly string[], commands: readonly st
   return total
 }
 
+/**
+ * Starts moving `slot` to another master and moves `keys` (of that slot) already, so the old owner answers ASK
+ * for them; `finish()` hands the slot over, after which the old owner answers MOVED.
+ */
+async function migrateHalfway(
+  slot: number,
+  keys: readonly string[],
+): Promise<{ from: string; to: string; finish(): Promise<void> }> {
+  const from = await cluster.masterForSlot(slot)
+  const to = cluster.masters().find((m) => m.address !== from.address)
+  if (to === undefined) throw new Error('need two masters')
+  const src = probe(from.address)
+  const dst = probe(to.address)
+  const [srcId, dstId] = (await Promise.all([src.call('CLUSTER', 'MYID'), dst.call('CLUSTER', 'MYID')])) as [
+    string,
+    string,
+  ]
+  await dst.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', srcId)
+  await src.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', dstId)
+  await src.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5000, 'KEYS', ...keys)
+  return {
+    from: from.address,
+    to: to.address,
+    async finish() {
+      // The new owner first, so the old one never redirects to a node that still refuses the slot.
+      await dst.call('CLUSTER', 'SETSLOT', slot, 'NODE', dstId)
+      await src.call('CLUSTER', 'SETSLOT', slot, 'NODE', dstId)
+    },
+  }
+}
+
 const masterAddresses = () => cluster.masters().map((n) => n.address)
 const replicaAddresses = () => cluster.replicas().map((n) => n.address)
 
@@ -170,21 +202,14 @@ describe('getMany on a cluster', () => {
       o,
     )
     const slot = calculateSlot('moving:0')
-    const sameSlot = keys.filter((k) => calculateSlot(k) === slot)
-    const from = await cluster.masterForSlot(slot)
-    const to = cluster.masters().find((m) => m.address !== from.address)
-    if (to === undefined) throw new Error('need two masters')
-    const src = probe(from.address)
-    const dst = probe(to.address)
-    const ids = await Promise.all([src.call('CLUSTER', 'MYID'), dst.call('CLUSTER', 'MYID')])
-    await dst.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[0] as string)
-    await src.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[1] as string)
     // Half-way: moving:0 now lives on the target, so the source answers ASK for it.
-    await src.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5000, 'KEYS', ...sameSlot)
+    const migration = await migrateHalfway(
+      slot,
+      keys.filter((k) => calculateSlot(k) === slot),
+    )
     const during = await store.getMany(keys, o)
     expect(during.map((v) => v?.toString())).toEqual(keys.map((k) => `v:${k}`))
-    await dst.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[1] as string)
-    await src.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[1] as string)
+    await migration.finish()
     // The store's slot map still names the old owner: its script there fails, and the fallback follows MOVED.
     const after = await store.getMany(keys, o)
     expect(after.map((v) => v?.toString())).toEqual(keys.map((k) => `v:${k}`))
@@ -239,5 +264,71 @@ describe('getMany on a cluster', () => {
     expect(await rejectedCalls(masterAddresses(), ['eval', 'evalsha'])).toBe(refusedOnce)
     const slots = new Set(keys.map((k) => calculateSlot(k)))
     expect(seen.filter((s) => s.command === 'mget')).toHaveLength(slots.size)
+  })
+})
+
+describe('single-key commands on a cluster', () => {
+  it('go straight to the slot’s master, one command each', async () => {
+    const store = await open()
+    const key = 'direct:1'
+    const owner = await cluster.masterForSlot(calculateSlot(key))
+    const seen = await commandsDuring(masterAddresses(), async () => {
+      await store.set(key, 'v1', 60_000, o)
+      expect((await store.get(key, o))?.toString()).toBe('v1')
+    })
+    const mine = seen.filter((s) => s.command === 'get' || s.command === 'set')
+    expect(mine.map((s) => [s.command, s.address])).toEqual([
+      ['set', owner.address],
+      ['get', owner.address],
+    ])
+  })
+
+  it('follow a migrating slot (ASK) and a moved one (MOVED) through the cluster client, reads and writes', async () => {
+    const store = await open()
+    const key = 'direct:moving'
+    const slot = calculateSlot(key)
+    await store.set(key, 'before', 60_000, o)
+    expect((await store.get(key, o))?.toString()).toBe('before')
+    const migration = await migrateHalfway(slot, [key])
+    // The store still sends to the old owner, which answers ASK for the key it no longer has.
+    expect((await store.get(key, o))?.toString()).toBe('before')
+    await migration.finish()
+    // Now MOVED: the write lands on the new owner, and reads find it there.
+    expect(await store.set(key, 'after', 60_000, o)).toBe(true)
+    expect((await store.get(key, o))?.toString()).toBe('after')
+    expect(await probe(migration.to).get(key)).toBe('after')
+    expect(await probe(migration.from).call('CLUSTER', 'COUNTKEYSINSLOT', slot)).toBe(0)
+    await cluster.waitForHealthy()
+  })
+
+  it('answer a reply error as it is, without trying the cluster client again', async () => {
+    const store = await open()
+    const key = 'direct:hash'
+    const owner = await cluster.masterForSlot(calculateSlot(key))
+    await probe(owner.address).hset(key, 'f', 'v')
+    let error: unknown
+    const seen = await commandsDuring(masterAddresses(), async () => {
+      error = await store.get(key, o).catch((e: unknown) => e)
+    })
+    expect(isKeyshardError(error, 'ERR_COMMAND')).toBe(true)
+    expect((error as Error).message).toMatch(/WRONGTYPE/)
+    expect(seen.filter((s) => s.command === 'get')).toHaveLength(1)
+  })
+
+  it('read from replicas with replica reads', async () => {
+    const writer = await open()
+    const reader = await open('replica')
+    const key = 'direct:replica'
+    await writer.set(key, 'r', 60_000, o)
+    const until = Date.now() + 5000
+    while ((await reader.get(key, o)) === null && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 20))
+    const replicas = new Set(replicaAddresses())
+    const seen = await commandsDuring([...masterAddresses(), ...replicaAddresses()], async () => {
+      expect((await reader.get(key, o))?.toString()).toBe('r')
+    })
+    const gets = seen.filter((s) => s.command === 'get')
+    expect(gets).toHaveLength(1)
+    expect(replicas.has((gets[0] as Seen).address)).toBe(true)
   })
 })
