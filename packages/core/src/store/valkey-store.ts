@@ -252,9 +252,9 @@ export class ValkeyStore implements Store {
       // Commands are written without waiting for replies, so this is one round trip per node.
       await Promise.all(
         entries.map((e) =>
-          e.ttlMs === null
-            ? this.#client.set(e.key, e.value)
-            : this.#client.set(e.key, e.value, 'PX', ttlArg(e.ttlMs)),
+          this.#onNode(this.#router?.primary(e.key), (client) =>
+            e.ttlMs === null ? client.set(e.key, e.value) : client.set(e.key, e.value, 'PX', ttlArg(e.ttlMs)),
+          ),
         ),
       )
     })
@@ -263,13 +263,17 @@ export class ValkeyStore implements Store {
   delete(keys: readonly string[], o: StoreCommandOptions): Promise<boolean[]> {
     // One UNLINK per key is the cheapest way to learn per-key existence; they are pipelined on the socket.
     return this.#run('UNLINK', o, () =>
-      Promise.all(keys.map(async (k) => (await this.#client.unlink(k)) === 1)),
+      Promise.all(
+        keys.map(async (k) => (await this.#onNode(this.#router?.primary(k), (c) => c.unlink(k))) === 1),
+      ),
     )
   }
 
   exists(keys: readonly string[], o: StoreCommandOptions): Promise<boolean[]> {
     return this.#run('EXISTS', o, () =>
-      Promise.all(keys.map(async (k) => (await this.#client.exists(k)) === 1)),
+      Promise.all(
+        keys.map(async (k) => (await this.#onNode(this.#router?.reader(k), (c) => c.exists(k))) === 1),
+      ),
     )
   }
 
