@@ -159,6 +159,9 @@ interface Resolved {
   earlyRefreshMs: number
 }
 
+/** What getOrSet's first read found, handed to the flight it starts on a miss. */
+type ReadOutcome<T> = { entry: ReadThroughEntry<T> | undefined } | { error: unknown }
+
 const TIMED_OUT: unique symbol = Symbol('timed out')
 
 /** How one loader call runs. */
@@ -208,7 +211,24 @@ export class ReadThrough<T> {
         return cached.value as T
       }
       const resolved = this.#resolve(options)
-      return (await this.#shared.flights.run(full, () => this.#load(key, full, loader, resolved))) as T
+      const flights = this.#shared.flights
+      // A load under way for this key is shared, read included.
+      const flying = flights.get(full)
+      if (flying !== undefined) return (await flying) as T
+      // The read itself is outside the flight: a hit, the common case, pays for no flight bookkeeping (measured
+      // ≈ 1 µs of client CPU per hit); a miss or a failed read starts one, which callers that missed together
+      // share, so the loader still runs once per process.
+      const generation = l1?.generation ?? 0
+      let read: ReadOutcome<T>
+      try {
+        const entry = await this.#host.read(key, full, this.#shared.ctx.operationMs)
+        if (entry !== undefined && isFresh(entry, Date.now()))
+          return this.#hit(key, full, loader, resolved, entry, generation)
+        read = { entry }
+      } catch (error) {
+        read = { error }
+      }
+      return (await flights.run(full, () => this.#load(key, full, loader, resolved, read))) as T
     } finally {
       this.#shared.ctx.observer?.latency('getOrSet', this.#host.name, performance.now() - started)
     }
@@ -230,24 +250,31 @@ export class ReadThrough<T> {
     }
   }
 
-  async #load(key: string, full: string, loader: Loader<T>, o: Resolved): Promise<T> {
+  /** A fresh entry from the store: reported, kept in L1, refreshed early when it is about to expire. */
+  #hit(
+    key: string,
+    full: string,
+    loader: Loader<T>,
+    o: Resolved,
+    entry: ReadThroughEntry<T>,
+    generation: number,
+  ): T {
+    this.#shared.ctx.events.emit('hit', { namespace: this.#host.name, key, tier: 'l2' })
+    this.#fillL1(full, entry, generation, o.earlyRefreshMs)
+    if (o.earlyRefreshMs > 0 && entry.expiresAt > 0 && entry.expiresAt - Date.now() <= o.earlyRefreshMs) {
+      this.#refreshEarly(key, full, loader, o, entry)
+    }
+    return entry.value
+  }
+
+  /** The flight after a read that found no fresh entry (or failed): see the class comment for the order. */
+  async #load(key: string, full: string, loader: Loader<T>, o: Resolved, read: ReadOutcome<T>): Promise<T> {
     const { events } = this.#shared.ctx
-    const generation = this.#shared.ctx.l1?.generation ?? 0
-    let entry: ReadThroughEntry<T> | undefined
-    try {
-      entry = await this.#host.read(key, full, this.#shared.ctx.operationMs)
-    } catch (error) {
-      this.#reportStoreError(error, key)
+    if ('error' in read) {
+      this.#reportStoreError(read.error, key)
       return this.#callLoader(key, full, loader, o, { storeUp: false })
     }
-    if (entry !== undefined && isFresh(entry, Date.now())) {
-      events.emit('hit', { namespace: this.#host.name, key, tier: 'l2' })
-      this.#fillL1(full, entry, generation, o.earlyRefreshMs)
-      if (o.earlyRefreshMs > 0 && entry.expiresAt > 0 && entry.expiresAt - Date.now() <= o.earlyRefreshMs) {
-        this.#refreshEarly(key, full, loader, o, entry)
-      }
-      return entry.value
-    }
+    const { entry } = read
     events.emit('miss', { namespace: this.#host.name, key })
     const stale = entry !== undefined && isStaleUsable(entry, Date.now()) ? entry : undefined
 

@@ -2,6 +2,11 @@
 export class SingleFlight<V> {
   readonly #inFlight = new Map<string, Promise<V>>()
 
+  /** The promise callers of `key` share right now, if any. */
+  get(key: string): Promise<V> | undefined {
+    return this.#inFlight.get(key)
+  }
+
   run(key: string, work: () => Promise<V>): Promise<V> {
     const existing = this.#inFlight.get(key)
     if (existing) return existing
