@@ -210,6 +210,36 @@ describe('getOrSet (memory store)', () => {
     await until(async () => (await store.scan('*__l:*', '0', 100, { timeoutMs: 100 })).keys.length === 0)
   })
 
+  it('does not load again in a process when a caller’s miss was read before another caller’s load finished', async () => {
+    // A hit is read outside the single flight, so a caller can read a miss, and start its own flight only after
+    // the flight of a caller that missed with it has loaded and stored. That late flight must find the value.
+    let hold: Promise<void> | undefined
+    class SlowReadStore extends MemoryStore {
+      override async get(...args: Parameters<MemoryStore['get']>): ReturnType<MemoryStore['get']> {
+        const gate = hold
+        hold = undefined
+        const value = await super.get(...args)
+        await gate
+        return value
+      }
+    }
+    const ns = (await make(new SlowReadStore())).namespace<string>('late')
+    let calls = 0
+    const loader = async () => {
+      calls++
+      return `load-${calls}`
+    }
+    let release!: () => void
+    hold = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const late = ns.getOrSet('k', loader)
+    expect(await ns.getOrSet('k', loader)).toBe('load-1')
+    release()
+    expect(await late).toBe('load-1')
+    expect(calls).toBe(1)
+  })
+
   it('getManyOrSet loads only the misses, in one call', async () => {
     const cache = await make(new MemoryStore())
     const ns = cache.namespace<number>('many')
