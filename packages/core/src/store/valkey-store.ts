@@ -148,18 +148,18 @@ export class ValkeyStore implements Store {
     return mastersByAddress(this.#client as Cluster)
   }
 
-  /** Runs `fn` once per slot group, concurrently (written together per node), then restores order. */
-  async #perSlot<T>(keys: readonly string[], fn: (slotKeys: string[]) => Promise<T[]>): Promise<T[]> {
-    if (keys.length === 0) return []
-    // Arrays, never spread into arguments: a spread of ~100k+ keys overflows the call stack.
-    if (this.kind === 'single') return fn(keys as string[])
+  /** One MGET per slot group, sent together (one write per node), results in input order. */
+  async #mgetPerSlot(keys: readonly string[]): Promise<Array<Buffer | null>> {
     const groups = groupBySlot(keys)
-    const results = await Promise.all(groups.map((idx) => fn(idx.map((i) => keys[i] as string))))
-    const out = new Array<T>(keys.length)
+    // Arrays, never spread into arguments: a spread of ~100k+ keys overflows the call stack.
+    const results = await Promise.all(
+      groups.map((idx) => this.#client.mgetBuffer(idx.map((i) => keys[i] as string))),
+    )
+    const out = new Array<Buffer | null>(keys.length)
     groups.forEach((idx, g) => {
-      const values = results[g] as T[]
+      const values = results[g] as Array<Buffer | null>
       idx.forEach((i, j) => {
-        out[i] = values[j] as T
+        out[i] = values[j] ?? null
       })
     })
     return out
@@ -226,7 +226,7 @@ export class ValkeyStore implements Store {
         if (SCRIPT_REFUSED.test((error as Error).message)) this.#crossSlotReads = false
       }
     }
-    return this.#perSlot(keys, (k) => this.#client.mgetBuffer(k))
+    return this.#mgetPerSlot(keys)
   }
 
   set(
