@@ -331,4 +331,27 @@ describe('single-key commands on a cluster', () => {
     expect(gets).toHaveLength(1)
     expect(replicas.has((gets[0] as Seen).address)).toBe(true)
   })
+
+  // Last in the file: it swaps a master and its replica.
+  it('keep working across a failover, reads and writes landing on the promoted master', async () => {
+    const store = await open()
+    const keys = Array.from({ length: 30 }, (_, i) => `failover:${i}`)
+    for (const key of keys) await store.set(key, 'before', 60_000, o)
+    const slot = calculateSlot('failover:0')
+    const oldMaster = await cluster.masterForSlot(slot)
+    const promoted = await (async () => {
+      for (const r of cluster.replicas()) {
+        const role = (await probe(r.address).call('ROLE')) as [string, string, number]
+        if (role[2] === oldMaster.port) return r
+      }
+      throw new Error(`no replica of ${oldMaster.address}`)
+    })()
+    await cluster.failover(promoted)
+    // The store's slot map still names the old master (now a replica, which redirects): every call must still
+    // reach the promoted one.
+    for (const key of keys) expect(await store.set(key, 'after', 60_000, o)).toBe(true)
+    expect((await store.getMany(keys, o)).map((v) => v?.toString())).toEqual(keys.map(() => 'after'))
+    for (const key of keys) expect((await store.get(key, o))?.toString()).toBe('after')
+    expect(await probe(promoted.address).get('failover:0')).toBe('after')
+  })
 })
