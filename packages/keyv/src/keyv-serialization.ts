@@ -1,4 +1,5 @@
 import { types } from 'node:util'
+import { KeyshardError } from '@keyshard/core'
 import { defaultDeserialize, defaultSerialize } from '@keyv/serialize'
 
 // Keyv's formats write Buffers as ":base64:…" strings and escape strings that start with ":" by doubling the colon,
@@ -63,6 +64,14 @@ export interface KeyvSerializationAdapter {
  * new Keyv({ store: new KeyshardStoreV6(cache), serialization: fastKeyv6Serialization(new KeyvJsonSerializer()) })
  */
 export function fastKeyv6Serialization(base: KeyvSerializationAdapter): KeyvSerializationAdapter {
+  // Checked now: a missing base would otherwise fail only on the first value that needs it, deep in a write.
+  if (typeof base?.stringify !== 'function' || typeof base?.parse !== 'function') {
+    throw new KeyshardError(
+      'ERR_CONFIG',
+      'fastKeyv6Serialization needs the serializer it speeds up, e.g. fastKeyv6Serialization(new KeyvJsonSerializer())',
+      { details: { option: 'base' } },
+    )
+  }
   return {
     stringify(object: unknown): string {
       if (isJsonAsKeyv6(object, 0)) {

@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer'
-import type { Cache } from '@keyshard/core'
+import { type Cache, isKeyshardError } from '@keyshard/core'
 import { defaultDeserialize, defaultSerialize } from '@keyv/serialize'
 import fc from 'fast-check'
 import Keyv from 'keyv'
@@ -472,6 +472,19 @@ describe('keyvSerialize / keyvDeserialize (Keyv 5 format)', () => {
 })
 
 describe('fastKeyv6Serialization (Keyv 6 format)', () => {
+  it('refuses a base that is not a serializer, with ERR_CONFIG', () => {
+    for (const base of [undefined, null, {}, { stringify: JSON.stringify }, { parse: JSON.parse }]) {
+      let error: unknown
+      try {
+        fastKeyv6Serialization(base as never)
+      } catch (e) {
+        error = e
+      }
+      expect(isKeyshardError(error, 'ERR_CONFIG')).toBe(true)
+      expect((error as Error).message).toMatch(/KeyvJsonSerializer/)
+    }
+  })
+
   it.each(trickyValues())('stringifies %s exactly as KeyvJsonSerializer', (_, value) => {
     expectSameStringify6(value)
   })
