@@ -183,8 +183,8 @@ export class ValkeyStore implements Store {
 
   getMany(keys: readonly string[], o: StoreCommandOptions): Promise<Array<Buffer | null>> {
     if (this.kind === 'single') {
-      return this.#run('MGET', o, async () =>
-        keys.length === 0 ? [] : await this.#client.mgetBuffer(keys as string[]),
+      return this.#run('MGET', o, () =>
+        keys.length === 0 ? Promise.resolve([]) : this.#client.mgetBuffer(keys as string[]),
       )
     }
     return this.#run('MGET', o, () => this.#getManyCluster(keys))
