@@ -62,7 +62,11 @@ export interface CacheOptions {
   clientName?: string
   /** Where reads go in cluster mode. @default 'primary' */
   readFrom?: 'primary' | 'replica'
-  /** Send the commands issued in the same tick to each node in one socket write. @default true */
+  /**
+   * Send the commands issued in the same tick to each node in one socket write (on a cluster, single-key get/set
+   * wait for the end of the event-loop turn, so replies from several masters wake one write per master).
+   * @default true
+   */
   autoPipelining?: boolean
   /** Connection pool size hint (iovalkey multiplexes one connection per node; kept for env parity). @default 1 */
   poolSize?: number

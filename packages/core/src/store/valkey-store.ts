@@ -86,6 +86,15 @@ export class ValkeyStore implements Store {
   readonly #coalescer: WriteCoalescer | undefined
   /** Cluster only: where single-key commands go without the cluster client's per-command routing. */
   readonly #router: NodeRouter | undefined
+  /**
+   * When a single-key get/set leaves. On a cluster, replies from several masters arrive in one event-loop turn
+   * and the callers they wake write to every master again; flushing at the end of each reply's tick writes
+   * each master once per reply, flushing at the end of the turn once per turn. Interleaved A/B in apps/bench
+   * (Keyv over Keyshard, 3 masters, 100 callers): +5–8 % get/set throughput. Standalone has one socket and no
+   * such fan-out, and the wait only adds latency there (measured 20–40 % fewer gets), as it does for batch
+   * commands, which are issued together anyway; those keep the per-tick flush.
+   */
+  readonly #singleKeyFlush: 'tick' | 'turn'
   #closing: Promise<void> | undefined
   /** Cleared when the servers refuse the cross-slot MGET script itself; every getMany then goes per slot. */
   #crossSlotReads = true
@@ -99,6 +108,7 @@ export class ValkeyStore implements Store {
     this.#makeSubscriber = options.makeSubscriber
     this.#pingAddress = options.pingAddress
     this.#router = this.kind === 'cluster' ? new NodeRouter(client as Cluster, options.readFrom) : undefined
+    this.#singleKeyFlush = this.kind === 'cluster' ? 'turn' : 'tick'
     if (options.autoPipelining) {
       this.#coalescer = new WriteCoalescer(
         this.kind === 'single'
@@ -112,7 +122,12 @@ export class ValkeyStore implements Store {
    * Every command goes through here: closed check, the bounded offline queue (iovalkey's own queue is unbounded),
    * the per-call deadline and error mapping.
    */
-  #run<T>(what: string, o: StoreCommandOptions, fn: () => Promise<T>): Promise<T> {
+  #run<T>(
+    what: string,
+    o: StoreCommandOptions,
+    fn: () => Promise<T>,
+    flush: 'tick' | 'turn' = 'tick',
+  ): Promise<T> {
     if (this.#closing) return Promise.reject(new KeyshardError('ERR_CLOSED', `${what}: the store is closed`))
     let queued = false
     if (this.#client.status !== 'ready') {
@@ -128,7 +143,7 @@ export class ValkeyStore implements Store {
       queued = true
       this.#offline++
     }
-    this.#coalescer?.hold()
+    this.#coalescer?.hold(flush)
     let command: Promise<T>
     try {
       command = fn()
@@ -178,7 +193,12 @@ export class ValkeyStore implements Store {
 
   get(key: string, o: StoreCommandOptions): Promise<Buffer | null> {
     const node = this.#router?.reader(key)
-    return this.#run('GET', o, () => this.#onNode(node, (client) => client.getBuffer(key)))
+    return this.#run(
+      'GET',
+      o,
+      () => this.#onNode(node, (client) => client.getBuffer(key)),
+      this.#singleKeyFlush,
+    )
   }
 
   getMany(keys: readonly string[], o: StoreCommandOptions): Promise<Array<Buffer | null>> {
@@ -244,7 +264,7 @@ export class ValkeyStore implements Store {
           ? (client) => client.set(key, value, 'PX', ttlArg(ttlMs), 'NX')
           : (client) => client.set(key, value, 'PX', ttlArg(ttlMs))
     const node = this.#router?.primary(key)
-    return this.#run('SET', o, () => this.#onNode(node, write)).then(isOk)
+    return this.#run('SET', o, () => this.#onNode(node, write), this.#singleKeyFlush).then(isOk)
   }
 
   setMany(entries: readonly StoreSetEntry[], o: StoreCommandOptions): Promise<void> {

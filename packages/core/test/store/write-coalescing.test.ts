@@ -71,3 +71,64 @@ describe('commands issued in one tick', () => {
     expect(writes).toEqual(ports.map(() => 1))
   })
 })
+
+const nextTick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve))
+const endOfTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+async function masterPorts(cache: Cache): Promise<number[]> {
+  const { nodes } = await cache.health()
+  return nodes.filter((n) => n.role === 'master').map((n) => Number(n.address.split(':')[1]))
+}
+
+describe('single-key commands on a cluster', () => {
+  it('issued in two ticks of one event-loop turn leave in one write per master', async () => {
+    const cache = await open({ mode: 'cluster', addresses: cluster.seeds })
+    const ports = await masterPorts(cache)
+    const ns = cache.namespace<number>('coalesce')
+    await ns.setMany(keys.map((key, i) => ({ key, value: i })))
+    writesByPort.clear()
+    const first = Promise.all(keys.slice(0, 30).map((key) => ns.get(key)))
+    await nextTick()
+    const second = Promise.all(keys.slice(30).map((key) => ns.get(key)))
+    expect([...(await first), ...(await second)]).toEqual(keys.map((_, i) => i))
+    expect(ports.map((port) => writesByPort.get(port) ?? 0)).toEqual(ports.map(() => 1))
+  })
+
+  it('wait for the end of the turn, while a batch read leaves at the end of its tick', async () => {
+    const cache = await open({ mode: 'cluster', addresses: cluster.seeds })
+    const ports = await masterPorts(cache)
+    const ns = cache.namespace<number>('coalesce')
+    await ns.setMany(keys.map((key, i) => ({ key, value: i })))
+    const written = (): number => ports.reduce((sum, port) => sum + (writesByPort.get(port) ?? 0), 0)
+
+    writesByPort.clear()
+    const gets = Promise.all(keys.map((key) => ns.get(key)))
+    await nextTick()
+    await nextTick()
+    expect(written()).toBe(0)
+    await endOfTurn()
+    expect(written()).toBe(3)
+    await gets
+
+    writesByPort.clear()
+    const many = ns.getMany(keys)
+    await nextTick()
+    await nextTick()
+    expect(written()).toBe(3)
+    expect(await many).toEqual(keys.map((_, i) => i))
+  })
+})
+
+describe('single-key commands on a standalone server', () => {
+  it('still leave at the end of their tick', async () => {
+    const cache = await open({ mode: 'single', addresses: [standalone.address] })
+    const ns = cache.namespace<number>('coalesce')
+    await ns.setMany(keys.map((key, i) => ({ key, value: i })))
+    writesByPort.clear()
+    const first = Promise.all(keys.slice(0, 30).map((key) => ns.get(key)))
+    await nextTick()
+    const second = Promise.all(keys.slice(30).map((key) => ns.get(key)))
+    await Promise.all([first, second])
+    expect(writesByPort.get(standalone.port)).toBe(2)
+  })
+})
