@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { compare, median, percentile, runLoad } from './harness.js'
+import { compare, inProcess, median, percentile, runLoad } from './harness.js'
 
 describe('percentile', () => {
   it('uses nearest rank on a sorted copy', () => {
@@ -51,14 +51,11 @@ describe('compare', () => {
     let failingCalls = 0
     const results = await compare(
       [
-        { name: 'ok', op: async () => undefined },
-        {
-          name: 'broken',
-          op: async () => {
-            failingCalls++
-            throw new Error('nope')
-          },
-        },
+        inProcess('ok', async () => undefined),
+        inProcess('broken', async () => {
+          failingCalls++
+          throw new Error('nope')
+        }),
       ],
       { concurrency: 2, durationMs: 20, warmupMs: 5, rounds: 3 },
     )

@@ -109,12 +109,23 @@ export function median(sample: readonly number[]): number {
   return percentile(sample, 50)
 }
 
+/** One side of a comparison: something that runs a measured load and reports it. */
+export interface Contender {
+  name: string
+  run(opts: LoadOptions): Promise<LoadResult>
+}
+
+/** A contender whose op runs in this process (for harness tests and single-library scenarios). */
+export function inProcess(name: string, op: Op): Contender {
+  return { name, run: (opts) => runLoad(op, opts) }
+}
+
 /**
  * Runs several contenders in interleaved rounds (A B C, A B C, ...) and keeps each one's median round by
  * throughput, so a burst of load from other processes on a shared machine does not land on one contender only.
  */
 export async function compare(
-  contenders: ReadonlyArray<{ name: string; op: Op }>,
+  contenders: readonly Contender[],
   opts: LoadOptions & { rounds: number },
 ): Promise<Map<string, LoadResult>> {
   const rounds = new Map<string, LoadResult[]>()
@@ -122,7 +133,7 @@ export async function compare(
     for (const c of contenders) {
       const previous = rounds.get(c.name) ?? []
       if (previous[0]?.error !== undefined) continue
-      previous.push(await runLoad(c.op, opts))
+      previous.push(await c.run(opts))
       rounds.set(c.name, previous)
     }
   }
