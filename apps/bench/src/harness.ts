@@ -115,7 +115,7 @@ export interface Contender {
   run(opts: LoadOptions): Promise<LoadResult>
 }
 
-/** A contender whose op runs in this process (for harness tests and single-library scenarios). */
+/** A contender whose op runs in this process (the harness tests use it; scenarios isolate theirs, see isolated.ts). */
 export function inProcess(name: string, op: Op): Contender {
   return { name, run: (opts) => runLoad(op, opts) }
 }
