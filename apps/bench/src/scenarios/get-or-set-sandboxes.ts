@@ -55,6 +55,18 @@ async function keyshardSandbox(env: BenchEnv, l1: boolean): Promise<Sandbox> {
   )
 }
 
+/** BentoCache's getOrSet; closing also drops the ioredis connection its redis driver was given. */
+function bentoSandbox(bento: BentoCache<any>, conn: { disconnect(): void }): Promise<Sandbox> {
+  return readThrough(
+    (loader) => (i) => bento.getOrSet({ key: key(i), factory: loader, ttl: TTL_MS }),
+    async () => {
+      await bento.clear().catch(() => undefined)
+      await bento.disconnect().catch(() => undefined)
+      conn.disconnect()
+    },
+  )
+}
+
 export type Path = 'L1' | 'L2'
 
 /** Which path each contender is measured on, in the table's order. */
@@ -76,14 +88,7 @@ export const sandboxes: Record<string, SandboxFactory> = {
       prefix: 'bento-l2',
       stores: { c: bentostore().useL2Layer(redisDriver({ connection: conn })) },
     })
-    return readThrough(
-      (loader) => (i) => bento.getOrSet({ key: key(i), factory: loader, ttl: TTL_MS }),
-      async () => {
-        await bento.clear().catch(() => undefined)
-        await bento.disconnect().catch(() => undefined)
-        conn.disconnect()
-      },
-    )
+    return bentoSandbox(bento, conn)
   },
   'cache-manager wrap (@keyv/redis)': async (env) => {
     const cm = createCacheManager({
@@ -111,14 +116,7 @@ export const sandboxes: Record<string, SandboxFactory> = {
           .useBus(redisBusDriver({ connection: { host, port } })),
       },
     })
-    return readThrough(
-      (loader) => (i) => bento.getOrSet({ key: key(i), factory: loader, ttl: TTL_MS }),
-      async () => {
-        await bento.clear().catch(() => undefined)
-        await bento.disconnect().catch(() => undefined)
-        conn.disconnect()
-      },
-    )
+    return bentoSandbox(bento, conn)
   },
   'cache-manager wrap (Keyv Map + @keyv/redis)': async (env) => {
     // cache-manager's own tiering: an in-process Keyv (Map) in front of the same Redis store. No cross-instance coherence.
