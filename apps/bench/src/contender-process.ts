@@ -13,7 +13,7 @@ async function handle(request: Request): Promise<unknown> {
       const factory = mod.sandboxes[request.name]
       if (factory === undefined) throw new Error(`${request.module} has no sandbox '${request.name}'`)
       sandbox = await factory(request.env, request.topology)
-      return Object.keys(sandbox.ops)
+      return null
     }
     case 'run': {
       const op = sandbox?.ops[request.op]
