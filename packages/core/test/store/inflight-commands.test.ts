@@ -80,6 +80,37 @@ describe('InflightCommands', () => {
     expect(inflight.size).toBe(0)
   })
 
+  it('keeps every other command tracked and timed when commands settle out of order', async () => {
+    const inflight = new InflightCommands()
+    const commands = [deferred<number>(), deferred<number>(), deferred<number>(), deferred<number>()]
+    const results = commands.map((c, i) =>
+      inflight.track(c.promise, 100, `GET ${i}`, mapError).catch((e: unknown) => e),
+    )
+    // Middle, newest and oldest first: each unlinks from a different place in the pending list.
+    commands[1]?.resolve(1)
+    commands[3]?.resolve(3)
+    commands[0]?.resolve(0)
+    expect(await results[1]).toBe(1)
+    expect(await results[3]).toBe(3)
+    expect(await results[0]).toBe(0)
+    expect(inflight.size).toBe(1)
+    await vi.advanceTimersByTimeAsync(100)
+    const error = await results[2]
+    expect(isKeyshardError(error, 'ERR_TIMEOUT')).toBe(true)
+    expect((error as Error).message).toBe('GET 2 timed out after 100ms')
+    let drained = false
+    void inflight.drained().then(() => {
+      drained = true
+    })
+    await vi.advanceTimersByTimeAsync(0)
+    expect(drained).toBe(false)
+    commands[2]?.resolve(2)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(drained).toBe(true)
+    expect(inflight.size).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
   it('does not time out commands given no deadline', async () => {
     const inflight = new InflightCommands()
     const command = deferred<number>()
