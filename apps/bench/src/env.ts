@@ -1,7 +1,10 @@
-import { type Cache, type CacheOptions, createCache } from '@keyshard/core'
-import { Cluster as IoRedisCluster, Redis as IoRedis } from 'ioredis'
-import { Cluster, Redis } from 'iovalkey'
+import type { Cache, CacheOptions } from '@keyshard/core'
+import type { Cluster as IoRedisCluster, Redis as IoRedis } from 'ioredis'
+import type { Cluster, Redis } from 'iovalkey'
 import type { LoadOptions } from './harness.js'
+
+// Clients are imported inside the helpers, never here: every contender process loads this module, and it must
+// load only the library it measures (see `SandboxFactory`).
 
 export type Topology = 'standalone' | 'cluster'
 export const TOPOLOGIES: readonly Topology[] = ['standalone', 'cluster']
@@ -10,7 +13,10 @@ export interface BenchEnv {
   standalone: string
   cluster: string[]
   quick: boolean
+  /** Rounds each contender process is measured in. */
   load: LoadOptions & { rounds: number }
+  /** Processes each isolated contender runs in (see `ContenderGroup`). */
+  processes: number
 }
 
 export function addresses(env: BenchEnv, topology: Topology): string[] {
@@ -23,11 +29,12 @@ export function hostPort(address: string): { host: string; port: number } {
 }
 
 /** A Keyshard cache on the bench servers; extra options (e.g. `l1`) are passed through as-is. */
-export function keyshard(
+export async function keyshard(
   env: BenchEnv,
   topology: Topology,
   extra: Record<string, unknown> = {},
 ): Promise<Cache> {
+  const { createCache } = await import('@keyshard/core')
   const options: CacheOptions = {
     fromEnv: false,
     mode: topology === 'standalone' ? 'single' : 'cluster',
@@ -40,6 +47,7 @@ export function keyshard(
 
 /** The raw-client baseline: iovalkey with its own auto-pipelining, as issue 3 defines the target. */
 export async function rawIovalkey(env: BenchEnv, topology: Topology): Promise<Redis | Cluster> {
+  const { Cluster, Redis } = await import('iovalkey')
   const client =
     topology === 'standalone'
       ? new Redis({ ...hostPort(env.standalone), enableAutoPipelining: true, lazyConnect: true })
@@ -50,6 +58,7 @@ export async function rawIovalkey(env: BenchEnv, topology: Topology): Promise<Re
 
 /** ioredis for BentoCache's redis driver and bus (its only supported client), auto-pipelining on for parity. */
 export async function rawIoredis(env: BenchEnv, topology: Topology): Promise<IoRedis | IoRedisCluster> {
+  const { Cluster: IoRedisCluster, Redis: IoRedis } = await import('ioredis')
   const client =
     topology === 'standalone'
       ? new IoRedis({ ...hostPort(env.standalone), enableAutoPipelining: true, lazyConnect: true })

@@ -1,3 +1,4 @@
+import { appendFileSync, readFileSync } from 'node:fs'
 import type { SandboxFactory } from './sandbox.js'
 
 // Sandboxes for isolated.test.ts.
@@ -16,5 +17,12 @@ export const sandboxes: Record<string, SandboxFactory> = {
   },
   broken: async () => {
     throw new Error('cannot connect to the peer')
+  },
+  // Builds in the first process to ask and fails in every later one; each process writes its pid to FLAKY_PIDS.
+  flaky: async () => {
+    const file = process.env.FLAKY_PIDS as string
+    appendFileSync(file, `${process.pid}\n`)
+    if (readFileSync(file, 'utf8').trim().split('\n').length > 1) throw new Error('second process refused')
+    return { ops: {}, close: async () => undefined }
   },
 }

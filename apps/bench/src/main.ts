@@ -23,7 +23,16 @@ const SCENARIOS: Record<string, (env: BenchEnv) => Promise<{ section: Section; r
 }
 
 const USAGE = `Usage: pnpm bench [--quick] [--only core,tags,getorset,coherence,keyv] [--duration ms] [--warmup ms]
-                  [--rounds n] [--concurrency n] [--out dir]`
+                  [--rounds n] [--processes n] [--concurrency n] [--out dir]`
+
+/** A flag's value as a whole number of at least `min`, or `fallback` when absent; anything else stops the run. */
+function wholeNumber(flag: string, value: string | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`--${flag} takes a whole number ≥ ${min}, got '${value}'. ${USAGE}`)
+  return n
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -35,6 +44,7 @@ async function main(): Promise<void> {
       duration: { type: 'string' },
       warmup: { type: 'string' },
       rounds: { type: 'string' },
+      processes: { type: 'string' },
       concurrency: { type: 'string', default: '100' },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -50,19 +60,19 @@ async function main(): Promise<void> {
       : values.only.split(',').map((s) => s.trim().toLowerCase())
   for (const s of selected) if (!(s in SCENARIOS)) throw new Error(`unknown scenario '${s}'. ${USAGE}`)
   const quick = values.quick
-  const num = (v: string | undefined, d: number): number => (v === undefined ? d : Number(v))
   const load = {
-    concurrency: num(values.concurrency, 100),
-    durationMs: num(values.duration, quick ? 500 : 1500),
-    warmupMs: num(values.warmup, quick ? 200 : 500),
-    rounds: num(values.rounds, quick ? 1 : 3),
+    concurrency: wholeNumber('concurrency', values.concurrency, 100, 1),
+    durationMs: wholeNumber('duration', values.duration, quick ? 500 : 1500, 1),
+    warmupMs: wholeNumber('warmup', values.warmup, quick ? 200 : 500, 0),
+    rounds: wholeNumber('rounds', values.rounds, quick ? 1 : 2, 1),
   }
+  const processes = wholeNumber('processes', values.processes, quick ? 1 : 3, 1)
 
   const t0 = performance.now()
   console.error('starting standalone server and 3×2 cluster…')
   const server = await startServer()
   const cluster = await startCluster({ masters: 3, replicasPerMaster: 1 })
-  const env: BenchEnv = { standalone: server.address, cluster: cluster.seeds, quick, load }
+  const env: BenchEnv = { standalone: server.address, cluster: cluster.seeds, quick, load, processes }
   const sections: Section[] = []
   const json: Record<string, unknown> = {}
   try {
@@ -106,7 +116,7 @@ async function main(): Promise<void> {
   writeFileSync(join(outDir, 'latest.md'), markdown)
   writeFileSync(
     join(outDir, 'latest.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), quick, load, results: json }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), quick, load, processes, results: json }, null, 2)}\n`,
   )
   console.error(`wrote ${join(outDir, 'latest.md')} and latest.json`)
 }

@@ -1,4 +1,3 @@
-import { createClient, createCluster } from '@keyv/redis'
 import calculateSlot from 'cluster-key-slot'
 import { type BenchEnv, jsonValue, keyshard, rawIovalkey, type Topology } from '../env.js'
 import type { Op } from '../harness.js'
@@ -118,6 +117,7 @@ export const sandboxes: Record<string, SandboxFactory> = {
     }
   },
   'node-redis': async (env, topology) => {
+    const { createClient, createCluster } = await import('@keyv/redis')
     const nr =
       topology === 'standalone'
         ? createClient({ url: `redis://${env.standalone}` })

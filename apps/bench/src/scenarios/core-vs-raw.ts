@@ -1,6 +1,6 @@
 import { addresses, type BenchEnv, TOPOLOGIES } from '../env.js'
 import { compare, type LoadResult } from '../harness.js'
-import { notRun, startAll } from '../isolated.js'
+import { comparisonLoad, isolationNote, notRun, startAll } from '../isolated.js'
 import { fmtCpu, fmtMs, fmtOps, fmtRatio, type Section, verdict } from '../report.js'
 import { KEYS, MANY, sandboxes } from './core-sandboxes.js'
 
@@ -29,7 +29,7 @@ export async function coreVsRaw(env: BenchEnv): Promise<{ section: Section; rows
       for (const op of OPS) {
         const results = await compare(
           live.map((c) => c.contender(op)),
-          op === 'get' || op === 'set' ? env.load : { ...env.load, concurrency: MANY_CONCURRENCY },
+          comparisonLoad(env, op === 'get' || op === 'set' ? {} : { concurrency: MANY_CONCURRENCY }),
         )
         const result = (name: string): LoadResult =>
           results.get(name) ?? notRun(failed.get(name) ?? 'did not run')
@@ -53,7 +53,7 @@ export async function coreVsRaw(env: BenchEnv): Promise<{ section: Section; rows
     section: {
       title: 'Core vs raw iovalkey — get/set, 1 KiB JSON (issue 3)',
       notes: [
-        `Each contender in a process of its own (see the bench README). ${env.load.concurrency} concurrent callers, ${env.load.warmupMs} ms warm-up, ${env.load.durationMs} ms measured, median of ${env.load.rounds} interleaved rounds.`,
+        `${isolationNote(env)} ${env.load.concurrency} concurrent callers, ${env.load.warmupMs} ms warm-up, ${env.load.durationMs} ms measured.`,
         `Keyshard: \`namespace.get/set\` (rich-JSON encoder + envelope, ttl 10 min), default \`autoPipelining\` (Keyshard coalesces each tick's commands, and on a cluster each turn's single-key get/set, into one socket write per node). Raw: iovalkey \`GET\` + \`JSON.parse\` / \`SET … PX\` + \`JSON.stringify\`, auto-pipelining on. Context column: the same commands through node-redis 5 (the client under @keyv/redis), not part of the target. ${KEYS.toLocaleString('en-US')} keys, all hits. Target: Keyshard ≥ ${TARGET}× raw on get and set.`,
         `getMany(${MANY}) (${MANY_CONCURRENCY} callers, no target in issue 3; DESIGN asks for one round trip per node rather than per key): Keyshard \`namespace.getMany\` vs the fewest commands a plain client can do it with — one \`MGET\` on a standalone server, one \`MGET\` per hash slot on the cluster (random keys: ≈ one per key), sent concurrently, each value \`JSON.parse\`d. Keyshard sends one cross-slot script per master instead.`,
         `Servers: standalone ${addresses(env, 'standalone').join(', ')}; cluster 3 masters × 1 replica.`,

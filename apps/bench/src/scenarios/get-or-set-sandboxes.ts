@@ -1,9 +1,4 @@
-import { BentoCache, bentostore } from 'bentocache'
-import { memoryDriver } from 'bentocache/drivers/memory'
-import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis'
-import KeyvRedis from '@keyv/redis'
-import { createCache as createCacheManager } from 'cache-manager'
-import { Keyv } from 'keyv'
+import type { BentoCache } from 'bentocache'
 import { type BenchEnv, hostPort, jsonValue, keyshard, rawIoredis } from '../env.js'
 import type { Op } from '../harness.js'
 import type { Sandbox, SandboxFactory } from '../sandbox.js'
@@ -55,6 +50,26 @@ async function keyshardSandbox(env: BenchEnv, l1: boolean): Promise<Sandbox> {
   )
 }
 
+/** BentoCache and its drivers, loaded by the BentoCache sandboxes only (see `SandboxFactory`). */
+async function loadBentoCache() {
+  const [{ BentoCache, bentostore }, { memoryDriver }, { redisBusDriver, redisDriver }] = await Promise.all([
+    import('bentocache'),
+    import('bentocache/drivers/memory'),
+    import('bentocache/drivers/redis'),
+  ])
+  return { BentoCache, bentostore, memoryDriver, redisBusDriver, redisDriver }
+}
+
+/** cache-manager over Keyv and `@keyv/redis`, loaded by the cache-manager sandboxes only. */
+async function loadCacheManager() {
+  const [{ createCache }, { Keyv }, { default: KeyvRedis }] = await Promise.all([
+    import('cache-manager'),
+    import('keyv'),
+    import('@keyv/redis'),
+  ])
+  return { createCache, Keyv, KeyvRedis }
+}
+
 /** BentoCache's getOrSet; closing also drops the ioredis connection its redis driver was given. */
 function bentoSandbox(bento: BentoCache<any>, conn: { disconnect(): void }): Promise<Sandbox> {
   return readThrough(
@@ -82,6 +97,7 @@ export const PATHS: Record<string, Path> = {
 export const sandboxes: Record<string, SandboxFactory> = {
   'Keyshard (L2 only)': (env) => keyshardSandbox(env, false),
   'BentoCache (redis L2 only)': async (env) => {
+    const { BentoCache, bentostore, redisDriver } = await loadBentoCache()
     const conn = await rawIoredis(env, 'standalone')
     const bento = new BentoCache({
       default: 'c',
@@ -91,7 +107,8 @@ export const sandboxes: Record<string, SandboxFactory> = {
     return bentoSandbox(bento, conn)
   },
   'cache-manager wrap (@keyv/redis)': async (env) => {
-    const cm = createCacheManager({
+    const { createCache, Keyv, KeyvRedis } = await loadCacheManager()
+    const cm = createCache({
       stores: [new Keyv({ store: new KeyvRedis(`redis://${env.standalone}`), namespace: 'bench-cm' })],
     })
     return readThrough(
@@ -104,6 +121,7 @@ export const sandboxes: Record<string, SandboxFactory> = {
   },
   'Keyshard (L1 + L2)': (env) => keyshardSandbox(env, true),
   'BentoCache (memory L1 + redis L2 + bus)': async (env) => {
+    const { BentoCache, bentostore, memoryDriver, redisBusDriver, redisDriver } = await loadBentoCache()
     const conn = await rawIoredis(env, 'standalone')
     const { host, port } = hostPort(env.standalone)
     const bento = new BentoCache({
@@ -120,7 +138,8 @@ export const sandboxes: Record<string, SandboxFactory> = {
   },
   'cache-manager wrap (Keyv Map + @keyv/redis)': async (env) => {
     // cache-manager's own tiering: an in-process Keyv (Map) in front of the same Redis store. No cross-instance coherence.
-    const cm = createCacheManager({
+    const { createCache, Keyv, KeyvRedis } = await loadCacheManager()
+    const cm = createCache({
       stores: [
         new Keyv({ namespace: 'bench-cmt' }),
         new Keyv({ store: new KeyvRedis(`redis://${env.standalone}`), namespace: 'bench-cmt' }),

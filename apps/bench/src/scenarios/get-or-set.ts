@@ -1,6 +1,6 @@
 import type { BenchEnv, Topology } from '../env.js'
 import { compare, type LoadResult } from '../harness.js'
-import { notRun, startAll } from '../isolated.js'
+import { comparisonLoad, isolationNote, notRun, startAll } from '../isolated.js'
 import { fmtCpu, fmtMs, fmtOps, fmtRatio, type Section, verdict } from '../report.js'
 import { KEYS, PATHS, sandboxes } from './get-or-set-sandboxes.js'
 
@@ -24,7 +24,7 @@ export async function getOrSetHitPath(env: BenchEnv): Promise<{ section: Section
   try {
     const results = await compare(
       live.map((c) => c.contender('getOrSet')),
-      env.load,
+      comparisonLoad(env),
     )
     for (const name of Object.keys(sandboxes)) {
       const contender = live.find((c) => c.name === name)
@@ -68,7 +68,7 @@ export async function getOrSetHitPath(env: BenchEnv): Promise<{ section: Section
     section: {
       title: 'getOrSet hit path vs BentoCache and cache-manager (issue 4)',
       notes: [
-        `Each library in a process of its own (see the bench README). Standalone server, 1 KiB JSON values, ${KEYS.toLocaleString('en-US')} keys pre-filled through each library's own getOrSet/wrap, then hits only. ${env.load.concurrency} concurrent callers, ${env.load.warmupMs} ms warm-up, ${env.load.durationMs} ms measured, median of ${env.load.rounds} interleaved rounds.`,
+        `${isolationNote(env)} Standalone server, 1 KiB JSON values, ${KEYS.toLocaleString('en-US')} keys pre-filled through each library's own getOrSet/wrap, then hits only. ${env.load.concurrency} concurrent callers, ${env.load.warmupMs} ms warm-up, ${env.load.durationMs} ms measured.`,
         'Config: Keyshard L1 `{ maxEntries: 10000, maxBytes: 64 MiB }`; BentoCache 1.6 `redisDriver` on an ioredis 5 connection (auto-pipelining on), tiered = `memoryDriver({ maxItems: 10000 })` + the same L2 + `redisBusDriver`; cache-manager 7 `wrap` over Keyv 5 + `@keyv/redis` 5 (node-redis), tiered = in-process Keyv Map + the same Redis store (no coherence between instances).',
         `Ratio is against the fastest peer on the same path. Targets: Keyshard L1 ≥ ${L1_TARGET}× on the L1-hit path, Keyshard L2 ≥ ${L2_TARGET}× on the L2 path.${extra.length > 0 ? ` Note: loader calls during the measured phase (expected 0): ${extra.map((r) => `${r.name} ${r.loaderCalls}`).join(', ')}.` : ' Loader calls during the measured phase: 0, for every library.'}`,
       ],

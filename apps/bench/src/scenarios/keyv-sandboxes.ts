@@ -1,8 +1,4 @@
-import KeyvRedis, { createCluster } from '@keyv/redis'
-import KeyvValkey from '@keyv/valkey'
-import { createKeyv } from '@keyshard/keyv'
-import { Cluster } from 'iovalkey'
-import { Keyv } from 'keyv'
+import type { Keyv } from 'keyv'
 import { type BenchEnv, hostPort, jsonValue, keyshard, type Topology } from '../env.js'
 import { describeError } from '../harness.js'
 import type { Sandbox, SandboxFactory } from '../sandbox.js'
@@ -55,6 +51,7 @@ async function keyvSandbox(keyv: Keyv, close: () => Promise<void>): Promise<Sand
 /** Each Keyv store of the scenario, namespace `bench-keyv`, as its users would set it up. */
 export const sandboxes: Record<string, SandboxFactory> = {
   '@keyshard/keyv': async (env: BenchEnv, topology: Topology) => {
+    const { createKeyv } = await import('@keyshard/keyv')
     const cache = await keyshard(env, topology)
     const keyv = (await createKeyv(cache, { keyv: { namespace: 'bench-keyv' } })) as unknown as Keyv
     return keyvSandbox(keyv, async () => {
@@ -63,6 +60,10 @@ export const sandboxes: Record<string, SandboxFactory> = {
     })
   },
   '@keyv/redis': async (env, topology) => {
+    const [{ default: KeyvRedis, createCluster }, { Keyv }] = await Promise.all([
+      import('@keyv/redis'),
+      import('keyv'),
+    ])
     const store =
       topology === 'standalone'
         ? new KeyvRedis(`redis://${env.standalone}`)
@@ -73,6 +74,11 @@ export const sandboxes: Record<string, SandboxFactory> = {
     return keyvSandbox(keyv, () => keyv.disconnect())
   },
   '@keyv/valkey': async (env, topology) => {
+    const [{ default: KeyvValkey }, { Cluster }, { Keyv }] = await Promise.all([
+      import('@keyv/valkey'),
+      import('iovalkey'),
+      import('keyv'),
+    ])
     // useRedisSets: false — the default (true) adds a SADD to an ever-growing namespace set in a MULTI on every write.
     const store =
       topology === 'standalone'

@@ -1,6 +1,6 @@
 import { type BenchEnv, TOPOLOGIES, type Topology } from '../env.js'
 import { compare, type LoadResult } from '../harness.js'
-import { notRun, startAll } from '../isolated.js'
+import { comparisonLoad, isolationNote, notRun, startAll } from '../isolated.js'
 import { fmtCpu, fmtMs, fmtOps, fmtRatio, type Section, verdict } from '../report.js'
 import { KEYS, MANY, sandboxes } from './keyv-sandboxes.js'
 
@@ -28,7 +28,7 @@ export async function keyvBench(env: BenchEnv): Promise<{ section: Section; rows
       for (const op of OPS) {
         const results = await compare(
           live.map((c) => c.contender(op)),
-          op === 'get' || op === 'set' ? env.load : { ...env.load, concurrency: MANY_CONCURRENCY },
+          comparisonLoad(env, op === 'get' || op === 'set' ? {} : { concurrency: MANY_CONCURRENCY }),
         )
         for (const c of live)
           rows.push({ topology, op, name: c.name, result: results.get(c.name) as LoadResult })
@@ -73,7 +73,7 @@ export async function keyvBench(env: BenchEnv): Promise<{ section: Section; rows
     section: {
       title: 'Keyv stores: @keyshard/keyv vs @keyv/redis and @keyv/valkey (issue 5)',
       notes: [
-        `Each store in a process of its own (see the bench README), Keyv 5 on top, namespace \`bench-keyv\`, 1 KiB JSON values, ttl 10 min, ${KEYS.toLocaleString('en-US')} keys pre-filled. get/set: ${env.load.concurrency} concurrent callers; getMany(${MANY} keys): ${MANY_CONCURRENCY} concurrent callers. ${env.load.warmupMs} ms warm-up, ${env.load.durationMs} ms measured, median of ${env.load.rounds} interleaved rounds.`,
+        `${isolationNote(env)} Keyv 5 on top, namespace \`bench-keyv\`, 1 KiB JSON values, ttl 10 min, ${KEYS.toLocaleString('en-US')} keys pre-filled. get/set: ${env.load.concurrency} concurrent callers; getMany(${MANY} keys): ${MANY_CONCURRENCY} concurrent callers. ${env.load.warmupMs} ms warm-up, ${env.load.durationMs} ms measured.`,
         'Config: @keyshard/keyv over a Keyshard cache (default `autoPipelining`: one coalesced write per node per tick, per event-loop turn for single-key get/set on a cluster); @keyv/redis 5 (node-redis; cluster via its `createCluster`); @keyv/valkey 1 (iovalkey, `useRedisSets: false`; cluster via an iovalkey `Cluster`). "fails" = the operation rejected on that topology (message shown).',
         'Ratio is against the fastest working peer. Targets: ≥ 1.2× on get/set; ≥ 3× on getMany over the cluster.',
       ],
