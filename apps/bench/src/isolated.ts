@@ -112,9 +112,9 @@ export class IsolatedContender {
 
 /**
  * One library in several processes of its own, used in turn: round r of a comparison runs in process r mod n.
- * A process tends to keep the speed it started with (measured here: the same store read 5.7, 6.1 and 10.0 µs of
- * client CPU per get in three processes, each steady across its rounds), so one process per library is a draw;
- * the median round over several processes is not.
+ * A process can keep the speed it started with (measured here: `@keyv/redis` cluster get at 10.7 and 10.1 µs of
+ * client CPU in one process's two rounds, 7.8 and 7.6 µs in another's), so one process per library is a draw;
+ * the median round over several processes is steadier.
  */
 export class ContenderGroup {
   constructor(

@@ -2,7 +2,11 @@ import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
-const MODULES = ['./scenarios/core-sandboxes.ts', './scenarios/get-or-set-sandboxes.ts', './scenarios/keyv-sandboxes.ts']
+const MODULES = [
+  './scenarios/core-sandboxes.ts',
+  './scenarios/get-or-set-sandboxes.ts',
+  './scenarios/keyv-sandboxes.ts',
+]
 // Client libraries, by a piece of their installed path (CommonJS ones land in the module cache when imported).
 const CLIENTS = ['/iovalkey@', '/ioredis@', '/@redis/client@', '/bentocache@', '/cache-manager@', '/@keyv/']
 

@@ -12,6 +12,15 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
   return { promise, resolve, reject }
 }
 
+/** Reads, at any later point, whether `inflight.drained()` has resolved. */
+function watchDrained(inflight: InflightCommands): () => boolean {
+  let drained = false
+  void inflight.drained().then(() => {
+    drained = true
+  })
+  return () => drained
+}
+
 const mapError = (error: unknown, what: string) =>
   new KeyshardError('ERR_COMMAND', `${what}: ${(error as Error).message}`, { cause: error })
 
@@ -47,15 +56,12 @@ describe('InflightCommands', () => {
     expect(isKeyshardError(error, 'ERR_TIMEOUT')).toBe(true)
     expect((error as KeyshardError).message).toBe('GET timed out after 100ms')
     // Valkey has no cancel: close() must still wait for the late reply.
-    let drained = false
-    void inflight.drained().then(() => {
-      drained = true
-    })
+    const drained = watchDrained(inflight)
     await vi.advanceTimersByTimeAsync(1000)
-    expect(drained).toBe(false)
+    expect(drained()).toBe(false)
     command.resolve('late')
     await vi.advanceTimersByTimeAsync(0)
-    expect(drained).toBe(true)
+    expect(drained()).toBe(true)
     expect(vi.getTimerCount()).toBe(0)
   })
 
@@ -98,15 +104,12 @@ describe('InflightCommands', () => {
     const error = await results[2]
     expect(isKeyshardError(error, 'ERR_TIMEOUT')).toBe(true)
     expect((error as Error).message).toBe('GET 2 timed out after 100ms')
-    let drained = false
-    void inflight.drained().then(() => {
-      drained = true
-    })
+    const drained = watchDrained(inflight)
     await vi.advanceTimersByTimeAsync(0)
-    expect(drained).toBe(false)
+    expect(drained()).toBe(false)
     commands[2]?.resolve(2)
     await vi.advanceTimersByTimeAsync(0)
-    expect(drained).toBe(true)
+    expect(drained()).toBe(true)
     expect(inflight.size).toBe(0)
     expect(vi.getTimerCount()).toBe(0)
   })
