@@ -181,8 +181,9 @@ export function comparisonLoad(
 
 /** How a table's contenders were run, for its notes. */
 export function isolationNote(env: BenchEnv): string {
-  const processes = env.processes === 1 ? 'a process' : `${env.processes} processes`
-  return `Each contender in ${processes} of its own, used in turn (see the bench README); median of ${comparisonLoad(env).rounds} interleaved rounds.`
+  const processes =
+    env.processes === 1 ? 'a process of its own' : `${env.processes} processes of its own, used in turn`
+  return `Each contender in ${processes} (see the bench README); median of ${comparisonLoad(env).rounds} interleaved rounds.`
 }
 
 /** A row value for a contender that did not run. */

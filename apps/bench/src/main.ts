@@ -45,7 +45,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string' },
       rounds: { type: 'string' },
       processes: { type: 'string' },
-      concurrency: { type: 'string', default: '100' },
+      concurrency: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },

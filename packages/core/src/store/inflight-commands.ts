@@ -79,6 +79,7 @@ export class InflightCommands {
     if (entry.prev === undefined) this.#head = entry.next
     else entry.prev.next = entry.next
     if (entry.next !== undefined) entry.next.prev = entry.prev
+    // A settled entry may still be referenced (by its command's closures); it must not keep its neighbours alive.
     entry.prev = undefined
     entry.next = undefined
     if (--this.#size > 0) return
