@@ -12,6 +12,7 @@ import { l1Coherence } from './scenarios/coherence.js'
 import { coreVsRaw } from './scenarios/core-vs-raw.js'
 import { getOrSetHitPath } from './scenarios/get-or-set.js'
 import { keyvBench } from './scenarios/keyv.js'
+import { serializationBench } from './scenarios/serialization.js'
 import { tagInvalidation } from './scenarios/tags.js'
 
 const SCENARIOS: Record<string, (env: BenchEnv) => Promise<{ section: Section; rows: unknown }>> = {
@@ -20,10 +21,11 @@ const SCENARIOS: Record<string, (env: BenchEnv) => Promise<{ section: Section; r
   getorset: getOrSetHitPath,
   coherence: l1Coherence,
   keyv: keyvBench,
+  serialization: serializationBench,
 }
 
-const USAGE = `Usage: pnpm bench [--quick] [--only core,tags,getorset,coherence,keyv] [--duration ms] [--warmup ms]
-                  [--rounds n] [--processes n] [--concurrency n] [--out dir]`
+const USAGE = `Usage: pnpm bench [--quick] [--only core,tags,getorset,coherence,keyv,serialization]
+                  [--duration ms] [--warmup ms] [--rounds n] [--processes n] [--concurrency n] [--out dir]`
 
 /** A flag's value as a whole number of at least `min`, or `fallback` when absent; anything else stops the run. */
 function wholeNumber(flag: string, value: string | undefined, fallback: number, min: number): number {

@@ -6,6 +6,7 @@ const MODULES = [
   './scenarios/core-sandboxes.ts',
   './scenarios/get-or-set-sandboxes.ts',
   './scenarios/keyv-sandboxes.ts',
+  './scenarios/serialization-sandboxes.ts',
 ]
 // Client libraries, by a piece of their installed path (CommonJS ones land in the module cache when imported).
 const CLIENTS = ['/iovalkey@', '/ioredis@', '/@redis/client@', '/bentocache@', '/cache-manager@', '/@keyv/']
