@@ -1,4 +1,4 @@
-import calculateSlot from 'cluster-key-slot'
+import { keySlot } from './key-slot.js'
 
 export interface NodeGroup {
   /** Input indices of the keys in this group, in input order. */
@@ -20,7 +20,7 @@ export function groupByNode(
   const byNode = new Map<string, { indices: number[]; slot: number; crossSlot: boolean }>()
   const bySlot = new Map<number, number[]>()
   keys.forEach((key, i) => {
-    const slot = calculateSlot(key)
+    const slot = keySlot(key)
     const owner = ownerOf(slot)
     if (owner === undefined) {
       const group = bySlot.get(slot)

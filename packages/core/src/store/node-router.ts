@@ -1,4 +1,4 @@
-import calculateSlot from 'cluster-key-slot'
+import { keySlot } from './key-slot.js'
 import type { Cluster, Redis } from 'iovalkey'
 import { nodeAddress } from './node-address.js'
 
@@ -34,13 +34,13 @@ export class NodeRouter {
 
   /** The slot's master, when it has a ready connection. */
   primary(key: string): Redis | undefined {
-    const owners = this.#cluster.slots[calculateSlot(key)]
+    const owners = this.#cluster.slots[keySlot(key)]
     return owners === undefined ? undefined : this.#ready(owners[0])
   }
 
   /** Where a read goes: a random replica of the slot with replica reads (as iovalkey's `scaleReads`), else its master. */
   reader(key: string): Redis | undefined {
-    const owners = this.#cluster.slots[calculateSlot(key)]
+    const owners = this.#cluster.slots[keySlot(key)]
     if (owners === undefined) return undefined
     if (this.#replicaReads && owners.length > 1) {
       return this.#ready(owners[1 + Math.floor(Math.random() * (owners.length - 1))])

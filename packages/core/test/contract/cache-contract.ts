@@ -263,6 +263,17 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         )
         expect(await ns.getMany(['{user:1}:profile', '{user:1}:settings'])).toEqual(['p', 's'])
       })
+
+      it('treats an empty first hash tag as none, as Valkey does, in single-key and batch calls', async () => {
+        const ns = (await open()).namespace(`eh${uid()}`)
+        // Valkey hashes the whole of the first key; a client that hashed 'b{c' for both would batch them together.
+        const keys = ['a{}b{c}', '{b{c}', 'x{}{y}']
+        for (const [i, key] of keys.entries()) await ns.set(key, i)
+        expect(await Promise.all(keys.map((k) => ns.get(k)))).toEqual([0, 1, 2])
+        expect(await ns.getMany([...keys, 'none{}{z}'])).toEqual([0, 1, 2, undefined])
+        expect(await ns.deleteMany(keys)).toEqual([true, true, true])
+        expect(await ns.getMany(keys)).toEqual([undefined, undefined, undefined])
+      })
     })
 
     describe('TTL', () => {

@@ -1,9 +1,11 @@
 import calculateSlot from 'cluster-key-slot'
 import { startCluster, type TestCluster } from '@keyshard/testkit'
+import fc from 'fast-check'
 import { Redis } from 'iovalkey'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connectValkeyStore, type ValkeyConnectOptions } from '../../src/store/connect.js'
 import { isKeyshardError } from '../../src/errors.js'
+import { keySlot } from '../../src/store/key-slot.js'
 import type { Store } from '../../src/store/store.js'
 
 // Its own cluster: the assertions count commands per node, and one test moves a slot.
@@ -104,6 +106,16 @@ async function rejectedCalls(addresses: readonly string[], commands: readonly st
     for (const c of commands) {
       total += Number(new RegExp(`cmdstat_${c}:.*rejected_calls=(\\d+)`).exec(info)?.[1] ?? 0)
     }
+  }
+  return total
+}
+
+/** MOVED redirections the nodes at `addresses` have answered, from INFO errorstats. */
+async function movedReplies(addresses: readonly string[]): Promise<number> {
+  let total = 0
+  for (const address of addresses) {
+    const info = await probe(address).info('errorstats')
+    total += Number(/errorstat_MOVED:count=(\d+)/.exec(info)?.[1] ?? 0)
   }
   return total
 }
@@ -355,5 +367,79 @@ describe('single-key commands on a cluster', () => {
     expect((await store.getMany(keys, o)).map((v) => v?.toString())).toEqual(keys.map(() => 'after'))
     for (const key of keys) expect((await store.get(key, o))?.toString()).toBe('after')
     expect(await probe(promoted.address).get('failover:0')).toBe('after')
+  })
+})
+
+describe('keys whose first hash tag is empty', () => {
+  // A key's first '{' closed at once ('{}') means no hash tag: the servers hash the whole key. cluster-key-slot
+  // (which iovalkey routes by) hashes from a later '{' instead, so it puts both of these keys in the slot of
+  // 'b{c', where the servers put only the second.
+  const keys = ['a{}b{c}', '{b{c}']
+
+  it('get their slot as the servers compute it', async () => {
+    const node = probe(masterAddresses()[0] as string)
+    const tricky = [
+      ...keys,
+      'foo{}{bar}',
+      'foo{bar}{zap}',
+      'foo{{bar}}zap',
+      '{}',
+      '{}{}',
+      'foo{',
+      'foo}{',
+      '{user1000}.following',
+      '123456789',
+      'ü{x}',
+      'a{ü}b',
+      'ü{}{ü}',
+      '\ud800{}{x}',
+      '{\ud800}',
+      '日本{語}',
+    ]
+    for (const key of tricky) {
+      expect([key, keySlot(key)]).toEqual([key, await node.call('CLUSTER', 'KEYSLOT', key)])
+    }
+    expect(calculateSlot('a{}b{c}')).toBe(calculateSlot('{b{c}'))
+    expect(keySlot('a{}b{c}')).not.toBe(keySlot('{b{c}'))
+  })
+
+  it('agree with CLUSTER KEYSLOT on random keys full of braces, in any script', async () => {
+    const node = probe(masterAddresses()[0] as string)
+    const piece = fc.oneof(
+      fc.constantFrom('{', '}', '{}', ':', 'ü', '日', '\ud83d\ude00', '\ud800'),
+      fc.string({ unit: 'grapheme', maxLength: 4 }),
+      fc.string({ unit: 'binary', maxLength: 4 }),
+    )
+    const key = fc.array(piece, { maxLength: 8 }).map((parts) => parts.join(''))
+    await fc.assert(
+      fc.asyncProperty(key, async (k) => {
+        expect(keySlot(k)).toBe(await node.call('CLUSTER', 'KEYSLOT', k))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('are read together by getMany, and get and set go straight to their master', async () => {
+    const store = await open()
+    const owners = await Promise.all(keys.map((k) => cluster.masterForSlot(keySlot(k))))
+    const movedBefore = await movedReplies(masterAddresses())
+    const seen = await commandsDuring(masterAddresses(), async () => {
+      for (const key of keys) expect(await store.set(key, `v:${key}`, 60_000, o)).toBe(true)
+      for (const key of keys) expect((await store.get(key, o))?.toString()).toBe(`v:${key}`)
+    })
+    const mine = seen.filter((s) => s.command === 'get' || s.command === 'set')
+    expect(mine.map((s) => [s.command, s.address])).toEqual([
+      ['set', owners[0]?.address],
+      ['set', owners[1]?.address],
+      ['get', owners[0]?.address],
+      ['get', owners[1]?.address],
+    ])
+    // A command sent to the wrong master is answered MOVED, which MONITOR does not show.
+    expect(await movedReplies(masterAddresses())).toBe(movedBefore)
+    expect((await store.getMany([...keys, 'absent{}x{y}'], o)).map((v) => v?.toString() ?? null)).toEqual([
+      'v:a{}b{c}',
+      'v:{b{c}',
+      null,
+    ])
   })
 })
