@@ -403,7 +403,7 @@ describe('keys whose first hash tag is empty', () => {
     expect(keySlot('a{}b{c}')).not.toBe(keySlot('{b{c}'))
   })
 
-  it('agree with CLUSTER KEYSLOT on random keys full of braces, in any script', async () => {
+  it('agree with CLUSTER KEYSLOT on random keys full of braces, in any writing system', async () => {
     const node = probe(masterAddresses()[0] as string)
     const piece = fc.oneof(
       fc.constantFrom('{', '}', '{}', ':', 'ü', '日', '\ud83d\ude00', '\ud800'),
