@@ -7,6 +7,7 @@ export {
 } from './keyv-serialization.js'
 export {
   DEFAULT_NAMESPACE,
+  IteratedKey,
   KeyshardStore,
   KeyshardStoreBase,
   type KeyshardStoreOptions,

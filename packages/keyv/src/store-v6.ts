@@ -1,4 +1,4 @@
-import { KeyshardStoreBase } from './store.js'
+import { coreTtl, EXPIRED, KeyshardStoreBase } from './store.js'
 
 /** What Keyv 6 reads from `capabilities`: `expires: true` makes it pass absolute expiry times, unbridged. */
 export interface KeyshardStoreCapabilities {
@@ -66,7 +66,7 @@ export class KeyshardStoreV6 extends KeyshardStoreBase {
   async set(key: string, value: unknown, expires?: number): Promise<boolean> {
     const view = this.current ?? (await this.view())
     const ttl = ttlUntil(expires)
-    if (ttl === 0) {
+    if (ttl === EXPIRED) {
       await view.delete(this.userKey(key))
       return true
     }
@@ -75,20 +75,9 @@ export class KeyshardStoreV6 extends KeyshardStoreBase {
   }
 
   async setMany<Value>(entries: Array<{ key: string; value: Value; expires?: number }>): Promise<boolean[]> {
-    const view = this.current ?? (await this.view())
-    const live: Array<{ key: string; value: Value; ttl: number | null }> = []
-    const expired: string[] = []
-    for (const e of entries) {
-      // One clock reading per entry: with more, an entry at the edge of expiry could be both written and
-      // deleted, or written with a ttl of 0, which the core refuses for the whole batch.
-      const ttl = ttlUntil(e.expires)
-      if (ttl === 0) expired.push(this.userKey(e.key))
-      else live.push({ key: this.userKey(e.key), value: e.value, ttl })
-    }
-    await Promise.all([
-      live.length > 0 ? view.setMany(live) : undefined,
-      expired.length > 0 ? view.deleteMany(expired) : undefined,
-    ])
+    // One clock reading per entry: with more, an entry at the edge of expiry could be both written and
+    // deleted, or written with a ttl of 0, which the core refuses for the whole batch.
+    await this.setEntries(entries.map((e) => ({ key: e.key, value: e.value, ttl: ttlUntil(e.expires) })))
     return entries.map(() => true)
   }
 
@@ -106,9 +95,9 @@ export class KeyshardStoreV6 extends KeyshardStoreBase {
   }
 }
 
-/** Remaining ms until `expires`: `null` for no expiry, `0` when already past. */
+/** The core TTL until `expires`: `null` for no expiry, {@link EXPIRED} when already past, else {@link coreTtl}. */
 function ttlUntil(expires: number | undefined): number | null {
   if (typeof expires !== 'number' || !Number.isFinite(expires)) return null
-  const remaining = Math.ceil(expires - Date.now())
-  return Math.max(0, remaining)
+  const remaining = expires - Date.now()
+  return remaining <= 0 ? EXPIRED : coreTtl(remaining)
 }

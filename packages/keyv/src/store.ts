@@ -85,6 +85,8 @@ export abstract class KeyshardStoreBase extends EventEmitter {
   #keyvNamespace: string | undefined
   /** `<keyv namespace>:`, kept so the hot path does not build it on every call. */
   #keyvPrefix: string | undefined
+  /** `<keyv namespace>:`, or a bare `:` without one: what Keyv 5 expects before each iterated key (see userKey). */
+  #head = ':'
   #view: Namespace<unknown> | undefined
   #disconnected = false
   readonly #forwardError = (payload: CacheEventMap['error']): void => {
@@ -143,6 +145,7 @@ export abstract class KeyshardStoreBase extends EventEmitter {
   set namespace(value: string | undefined) {
     this.#keyvNamespace = value === '' ? undefined : value
     this.#keyvPrefix = this.#keyvNamespace === undefined ? undefined : `${this.#keyvNamespace}:`
+    this.#head = this.#keyvPrefix ?? ':'
     if (this.#pinned !== undefined) return
     const next = this.#keyvNamespace ?? this.#fallbackName
     if (next !== this.#namespaceName) {
@@ -235,18 +238,46 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     return view
   }
 
-  /** Keyv 5 prefixes keys with `<namespace>:`; the Keyshard namespace already carries it, so it is dropped once. */
+  /**
+   * The Keyshard key for a key as Keyv 5 hands it over. Keyv prefixes keys with `<namespace>:`, which the Keyshard
+   * namespace already carries, so it is dropped once: Keyv's `''` and `'<namespace>:'` (one key to Keyv) become the
+   * empty key. Keyshard refuses empty keys, so a key made only of heads (`<namespace>:`, or `:` without a
+   * namespace), the empty one included, is stored with one head more; no two Keyv keys share a Keyshard key.
+   */
   protected userKey(key: string): string {
     const prefix = this.#keyvPrefix
-    if (
-      prefix !== undefined &&
-      typeof key === 'string' &&
-      key.length > prefix.length &&
-      key.startsWith(prefix)
-    ) {
-      return key.slice(prefix.length)
+    const bare =
+      prefix !== undefined && typeof key === 'string' && key.startsWith(prefix)
+        ? key.slice(prefix.length)
+        : key
+    return typeof bare === 'string' && isRepeatOf(bare, this.#head) ? this.#head + bare : bare
+  }
+
+  /** The key Keyv 5's iterator expects for a Keyshard key: the inverse of {@link userKey}, behind the head. */
+  protected iteratedKey(stored: string): string {
+    return this.#head + (isRepeatOf(stored, this.#head) ? stored.slice(this.#head.length) : stored)
+  }
+
+  /**
+   * Writes Keyv entries with core TTLs in one batch; an entry whose TTL is {@link EXPIRED} deletes its key instead.
+   * The last entry for a key wins, as it would written one by one.
+   */
+  protected async setEntries(
+    entries: ReadonlyArray<{ key: string; value: unknown; ttl: number | null }>,
+  ): Promise<void> {
+    const view = this.current ?? (await this.view())
+    const last = new Map<string, { value: unknown; ttl: number | null }>()
+    for (const e of entries) last.set(this.userKey(e.key), { value: e.value, ttl: e.ttl })
+    const live: Array<{ key: string; value: unknown; ttl: number | null }> = []
+    const expired: string[] = []
+    for (const [key, e] of last) {
+      if (e.ttl === EXPIRED) expired.push(key)
+      else live.push({ key, value: e.value, ttl: e.ttl })
     }
-    return key
+    await Promise.all([
+      live.length > 0 ? view.setMany(live) : undefined,
+      expired.length > 0 ? view.deleteMany(expired) : undefined,
+    ])
   }
 
   /** Every [user key, stored value] of the namespace, one SCAN page (on every master) and one getMany at a time. */
@@ -276,6 +307,20 @@ export abstract class KeyshardStoreBase extends EventEmitter {
   }
 }
 
+/**
+ * A key the Keyv 5 iterator yields: the text Keyv expects, carrying the Keyshard key it was read from. Keyv deletes
+ * an entry it finds expired by handing that same key back to `delete()`; without a Keyv namespace its text (`:k`)
+ * is also what Keyv sends for the user key `:k`, so only the object itself tells which key to delete.
+ */
+export class IteratedKey extends String {
+  constructor(
+    text: string,
+    readonly storedKey: string,
+  ) {
+    super(text)
+  }
+}
+
 /** Keyv 5 storage adapter (`KeyvStoreAdapter`): relative TTLs in ms, keys prefixed by Keyv. */
 export class KeyshardStore extends KeyshardStoreBase {
   /** Keyv 5's get() swallows a store rejection without emitting it (unlike its writes), so the store does. */
@@ -288,10 +333,15 @@ export class KeyshardStore extends KeyshardStoreBase {
     throw error
   }
 
-  /** @param ttl milliseconds from now; absent or not positive means no expiry (Keyv's meaning). */
+  /**
+   * @param ttl milliseconds from now; absent, 0 or not finite means no expiry, and a negative one an entry that
+   * is already expired (Keyv's meanings), so the key is deleted.
+   */
   set(key: string, value: unknown, ttl?: number): Promise<void> {
+    const ttlMs = relativeTtl(ttl)
+    if (ttlMs === EXPIRED) return this.delete(key).then(() => undefined)
     const view = this.current
-    const options = { ttl: relativeTtl(ttl) }
+    const options = { ttl: ttlMs }
     return view === undefined
       ? this.view().then((v) => v.set(this.userKey(key), value, options))
       : view.set(this.userKey(key), value, options)
@@ -299,10 +349,14 @@ export class KeyshardStore extends KeyshardStoreBase {
 
   /** Keyv 5 returns what the store's setMany resolves to, and documents one boolean per entry. */
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<boolean[]> {
-    await (this.current ?? (await this.view())).setMany(
-      entries.map((e) => ({ key: this.userKey(e.key), value: e.value, ttl: relativeTtl(e.ttl) })),
-    )
+    await this.setEntries(entries.map((e) => ({ key: e.key, value: e.value, ttl: relativeTtl(e.ttl) })))
     return entries.map(() => true)
+  }
+
+  /** An {@link IteratedKey} is deleted by the Keyshard key it was read from, whatever its text says. */
+  override async delete(key: string | IteratedKey): Promise<boolean> {
+    if (!(key instanceof IteratedKey)) return super.delete(key)
+    return (this.current ?? (await this.view())).delete(key.storedKey)
   }
 
   /** Keyv 5 expects one boolean: whether every key existed. */
@@ -313,16 +367,40 @@ export class KeyshardStore extends KeyshardStoreBase {
 
   /**
    * Keyv 5 filters by `key.includes(namespace)` and strips everything up to the first `:` of every key it is
-   * given, namespace or not, so keys are yielded behind `<namespace>:`, or behind a bare `:` without one.
+   * given, namespace or not, so keys are yielded behind `<namespace>:`, or behind a bare `:` without one, as
+   * {@link IteratedKey}s.
    */
-  async *iterator<Value>(_namespace?: string): AsyncGenerator<[string, Value], void> {
-    const head = `${this.namespace ?? ''}:`
-    for await (const [key, value] of this.entries()) yield [head + key, value as Value]
+  async *iterator<Value>(_namespace?: string): AsyncGenerator<[IteratedKey, Value], void> {
+    for await (const [key, value] of this.entries()) {
+      yield [new IteratedKey(this.iteratedKey(key), key), value as Value]
+    }
   }
 }
 
-/** Keyv TTLs are milliseconds; the core refuses sub-millisecond ones, so fractions round up. */
+/** The core TTL that stands for an entry already expired: the store deletes the key instead of writing it. */
+export const EXPIRED = 0
+
+/**
+ * A TTL of at least `ms` that the core accepts: whole milliseconds, at least 1, at most `Number.MAX_SAFE_INTEGER`
+ * (about 285,000 years; the core refuses more). Keyv accepts any number and checks its own `expires` on read, so
+ * clamping a longer one changes nothing it returns, and the key keeps an expiry (`volatile-*` eviction sees it).
+ */
+export function coreTtl(ms: number): number {
+  return Math.min(Math.max(1, Math.ceil(ms)), Number.MAX_SAFE_INTEGER)
+}
+
+/**
+ * A Keyv 5 TTL (relative ms) as the core's: `null` (no expiry) when absent, 0 or not finite, {@link EXPIRED} when
+ * negative (Keyv then writes an `expires` in the past), else {@link coreTtl}.
+ */
 export function relativeTtl(ttl: number | undefined): number | null {
-  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) return null
-  return Math.max(1, Math.ceil(ttl))
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl === 0) return null
+  return ttl < 0 ? EXPIRED : coreTtl(ttl)
+}
+
+/** Whether `key` is `head` repeated zero or more times. */
+function isRepeatOf(key: string, head: string): boolean {
+  if (key.length % head.length !== 0) return false
+  for (let i = 0; i < key.length; i += head.length) if (!key.startsWith(head, i)) return false
+  return true
 }

@@ -45,6 +45,15 @@ describe.each<Topology>(['memory', 'cluster'])('cache-manager 7 over createKeyv 
     expect(await cache.get('short')).toBeUndefined()
   })
 
+  it('a negative ttl, passed on to Keyv, leaves no key behind', async () => {
+    await cache.set('neg', 'old', 60_000)
+    await cache.set('neg', 'new', -1000)
+    await cache.mset([{ key: 'neg-many', value: 'new', ttl: -1000 }])
+    // Checked before any read: Keyv deletes an entry it reads back expired.
+    expect(await rawKeys(keyshard, 'cm:catalog:neg*')).toEqual([])
+    expect(await cache.mget(['neg', 'neg-many'])).toEqual([undefined, undefined])
+  })
+
   it('wrap calls the loader once and then serves the cached value', async () => {
     let calls = 0
     const loader = async () => {

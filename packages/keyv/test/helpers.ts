@@ -1,5 +1,6 @@
 import { type Cache, type CacheOptions, createCache } from '@keyshard/core'
 import { getTestServers } from '@keyshard/testkit'
+import type Keyv from 'keyv'
 
 export type Topology = 'memory' | 'single' | 'cluster'
 
@@ -26,4 +27,12 @@ export async function rawKeys(cache: Cache, match: string): Promise<string[]> {
     cursor = page.cursor
   } while (cursor !== '0')
   return keys.sort()
+}
+
+/** Every [key, value] a Keyv 5 iterator yields, sorted by key. */
+export async function iterate(keyv: Keyv): Promise<Array<[string, unknown]>> {
+  const seen: Array<[string, unknown]> = []
+  if (keyv.iterator === undefined) throw new Error('Keyv did not wire the iterator')
+  for await (const [key, value] of keyv.iterator(undefined)) seen.push([key as string, value])
+  return seen.sort(([a], [b]) => a.localeCompare(b))
 }

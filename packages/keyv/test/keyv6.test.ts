@@ -97,6 +97,33 @@ describe.each<Topology>(['memory', 'cluster'])('Keyv 6 over KeyshardStoreV6 (%s)
     expect(deleteMany).toHaveBeenCalledTimes(1)
   })
 
+  it('expiries later than the core accepts are stored with the longest TTL it does, not refused', async () => {
+    const keyv = new Keyv6({ store: new KeyshardStoreV6(cache), namespace: 'v6-huge' })
+    const errors: unknown[] = []
+    keyv.on('error', (error: unknown) => errors.push(error))
+    const oks: boolean[] = []
+    // Keyv 6 rounds Date.now() + ttl as a double: on one millisecond in four, "forever"
+    // (Number.MAX_SAFE_INTEGER) lands 2^53 ms ahead, beyond the core's safe integers.
+    const start = Date.now()
+    for (let i = 0; i < 4; i++) {
+      const now = vi.spyOn(Date, 'now').mockReturnValue(start + i)
+      try {
+        oks.push(await keyv.set(`max${i}`, 'v', Number.MAX_SAFE_INTEGER))
+      } finally {
+        now.mockRestore()
+      }
+    }
+    oks.push(await keyv.set('e20', 'v', 1e20))
+    oks.push(...(await keyv.setMany([{ key: 'many', value: 'v', ttl: 1e20 }])))
+    expect({ oks, errors }).toEqual({ oks: oks.map(() => true), errors: [] })
+    const keys = ['max0', 'max1', 'max2', 'max3', 'e20', 'many']
+    expect(await keyv.getMany(keys)).toEqual(keys.map(() => 'v'))
+    for (const key of keys) {
+      const pttl = await cache.store.pttl(`k6:v6-huge:${key}`, { timeoutMs: 2000 })
+      expect(pttl).toBeGreaterThan(Number.MAX_SAFE_INTEGER - 60_000)
+    }
+  })
+
   it('a failed read reaches the error event once (Keyv 6 emits it itself)', async () => {
     const keyv = new Keyv6({ store: new KeyshardStoreV6(cache), namespace: 'v6-reads' })
     const errors: unknown[] = []

@@ -3,7 +3,7 @@ import { Cache, isKeyshardError, KeyshardError, rawBufferEncoder, rawStringEncod
 import Keyv from 'keyv'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createKeyv, KeyshardStore } from '../src/index.js'
-import { cacheOptions, connect, rawKeys } from './helpers.js'
+import { cacheOptions, connect, iterate, rawKeys } from './helpers.js'
 
 let cache: Cache
 
@@ -85,6 +85,138 @@ describe('KeyshardStore on the cluster', () => {
     await cache.namespace('not-errs', { encoder: rawBufferEncoder }).set('bad', Buffer.from([0xff, 0xfe]))
     await new Keyv({ store: new KeyshardStore(cache), namespace: 'not-errs' }).get('bad')
     expect(errors).toHaveLength(1)
+  })
+})
+
+/** The key's PTTL on the server: -2 when absent, -1 when it has no expiry. */
+function pttl(namespace: string, key: string): Promise<number> {
+  return cache.store.pttl(cache.namespace(namespace).fullKey(key), { timeoutMs: 2000 })
+}
+
+describe('Keyv 5 TTLs on the cluster', () => {
+  it('a negative ttl deletes the key, as Keyv 5 writes such an entry already expired', async () => {
+    const oracle = new Keyv({ namespace: 'neg' }) // Keyv 5 on its own Map store
+    const keyv = new Keyv({ store: new KeyshardStore(cache), namespace: 'neg' })
+    for (const k of [oracle, keyv]) {
+      await k.set('one', 'old')
+      await k.set('one', 'new', -1000)
+      await k.set('many', 'old')
+      await k.setMany([
+        { key: 'many', value: 'new', ttl: -1 },
+        { key: 'live', value: 'v', ttl: 60_000 },
+        { key: 'dup', value: 'first', ttl: 60_000 },
+        { key: 'dup', value: 'last', ttl: -1 },
+      ])
+    }
+    const keys = ['one', 'many', 'live', 'dup']
+    const expected = [false, false, true, false]
+    expect(await Promise.all(keys.map((key) => oracle.has(key)))).toEqual(expected)
+    // Keyv 5's has() and hasMany() are the store's, with no expiry check of Keyv's own.
+    expect(await Promise.all(keys.map((key) => keyv.has(key)))).toEqual(expected)
+    expect(await keyv.hasMany(keys)).toEqual(expected)
+    expect(await Promise.all(keys.map((key) => pttl('neg', key)))).toEqual([-2, -2, expect.any(Number), -2])
+    expect(await pttl('neg', 'live')).toBeGreaterThan(0)
+  })
+
+  it('ttl 0, NaN and ±Infinity store the entry with no expiry, as Keyv 5 reads it back', async () => {
+    const oracle = new Keyv({ namespace: 'no-expiry' })
+    const keyv = new Keyv({ store: new KeyshardStore(cache), namespace: 'no-expiry' })
+    const ttls = [0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]
+    for (const k of [oracle, keyv]) {
+      for (const [i, ttl] of ttls.entries()) await k.set(`t${i}`, 'v', ttl)
+    }
+    const keys = ttls.map((_, i) => `t${i}`)
+    expect(await Promise.all(keys.map((key) => oracle.has(key)))).toEqual(ttls.map(() => true))
+    expect(await keyv.getMany(keys)).toEqual(ttls.map(() => 'v'))
+    expect(await Promise.all(keys.map((key) => pttl('no-expiry', key)))).toEqual(ttls.map(() => -1))
+  })
+
+  it('a ttl longer than the core accepts is stored with the longest it does, not refused', async () => {
+    const keyv = new Keyv({ store: new KeyshardStore(cache), namespace: 'huge' })
+    const errors: unknown[] = []
+    keyv.on('error', (error: unknown) => errors.push(error))
+    expect(await keyv.set('one', 'v', 1e20)).toBe(true)
+    expect(await keyv.setMany([{ key: 'many', value: 'v', ttl: 1e20 }])).toEqual([true])
+    expect(errors).toEqual([])
+    expect(await keyv.getMany(['one', 'many'])).toEqual(['v', 'v'])
+    for (const key of ['one', 'many']) {
+      expect(await pttl('huge', key)).toBeGreaterThan(Number.MAX_SAFE_INTEGER - 60_000)
+    }
+  })
+})
+
+describe('Keyv 5 keys and iteration on the cluster', () => {
+  // No Keyv namespace is how @nestjs/cache-manager 12 builds its Keyv; the iterator then yields `:<key>`, which
+  // is also what Keyv sends for the user key `:<key>`.
+  it('iterating without a namespace after a negative ttl leaves the live key ":k" alone', async () => {
+    const keyv = new Keyv({
+      store: new KeyshardStore(cache, { namespace: 'iter-neg' }),
+      namespace: undefined,
+    })
+    await keyv.set('k', 'expired', -1000)
+    await keyv.set(':k', 'live')
+    expect(await iterate(keyv)).toEqual([[':k', 'live']])
+    expect(await keyv.get(':k')).toBe('live')
+    expect(await rawKeys(cache, 'kstore:iter-neg:*')).toEqual(['kstore:iter-neg::k'])
+  })
+
+  it('an instance whose clock runs ahead deletes, while iterating, the entry it finds expired and no other', async () => {
+    const keyv = new Keyv({
+      store: new KeyshardStore(cache, { namespace: 'iter-skew' }),
+      namespace: undefined,
+    })
+    await keyv.set('k', 'soon', 60_000) // written by an instance with a correct clock
+    await keyv.set(':k', 'live')
+    const real = Date.now()
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => real + 61_000)
+    let seen: Array<[string, unknown]>
+    try {
+      seen = await iterate(keyv)
+    } finally {
+      now.mockRestore()
+    }
+    expect(seen).toEqual([[':k', 'live']])
+    expect(await rawKeys(cache, 'kstore:iter-skew:*')).toEqual(['kstore:iter-skew::k'])
+  })
+
+  it('the empty key iterates back as "" and keys made of "<namespace>:" keep Valkey keys of their own', async () => {
+    const oracle = new Keyv({ namespace: 'emp' })
+    const keyv = new Keyv({ store: new KeyshardStore(cache), namespace: 'emp' })
+    const writes = [
+      ['', 'empty'],
+      ['emp:emp:', 'two heads'],
+      ['emp:emp:emp:', 'three heads'],
+      ['emp', 'no colon'],
+      [':lead', 'lead'],
+      ['a:emp:b', 'inside'],
+    ]
+    for (const k of [oracle, keyv]) for (const [key, value] of writes) await k.set(key as string, value)
+    // Keyv treats '' and 'emp:' as one key.
+    const reads = ['', 'emp:', ...writes.slice(1).map(([key]) => key as string)]
+    const values = async (k: Keyv) => Promise.all(reads.map((key) => k.get(key)))
+    expect(await values(keyv)).toEqual(await values(oracle))
+    expect(await iterate(keyv)).toEqual(await iterate(oracle))
+    expect(await rawKeys(cache, 'kstore:emp:*')).toEqual([
+      'kstore:emp::lead',
+      'kstore:emp:a:emp:b',
+      'kstore:emp:emp',
+      'kstore:emp:emp:',
+      'kstore:emp:emp:emp:',
+      'kstore:emp:emp:emp:emp:',
+    ])
+    for (const k of [oracle, keyv]) await k.delete('')
+    expect(await values(keyv)).toEqual(await values(oracle))
+
+    // Without a Keyv namespace the empty key is stored behind one ':' and iterates back as '' too.
+    const bareOracle = new Keyv({ namespace: undefined })
+    const bare = new Keyv({
+      store: new KeyshardStore(cache, { namespace: 'emp-bare' }),
+      namespace: undefined,
+    })
+    for (const k of [bareOracle, bare]) expect(await k.set('', 'empty')).toBe(true)
+    expect(await bare.get('')).toBe('empty')
+    expect(await iterate(bare)).toEqual(await iterate(bareOracle))
+    expect(await rawKeys(cache, 'kstore:emp-bare:*')).toEqual(['kstore:emp-bare::'])
   })
 })
 

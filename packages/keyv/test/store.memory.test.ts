@@ -2,7 +2,7 @@ import { type Cache, compression, isKeyshardError } from '@keyshard/core'
 import Keyv from 'keyv'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createKeyv, KeyshardStore } from '../src/index.js'
-import { connect } from './helpers.js'
+import { connect, iterate } from './helpers.js'
 
 // Each test gets a memory cache of its own, so no test sees another's keys.
 const caches: Cache[] = []
@@ -15,13 +15,6 @@ afterEach(async () => {
   vi.restoreAllMocks()
   await Promise.all(caches.splice(0).map((cache) => cache.close()))
 })
-
-async function iterate(keyv: Keyv): Promise<Array<[string, unknown]>> {
-  const seen: Array<[string, unknown]> = []
-  if (keyv.iterator === undefined) throw new Error('Keyv did not wire the iterator')
-  for await (const [key, value] of keyv.iterator(undefined)) seen.push([key as string, value])
-  return seen.sort(([a], [b]) => a.localeCompare(b))
-}
 
 describe('KeyshardStore (Keyv 5)', () => {
   // Unset is how @nestjs/cache-manager 12 builds its Keyv.
