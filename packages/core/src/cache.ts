@@ -140,7 +140,10 @@ export class Cache {
     return this
   }
 
-  /** FLUSHDB on every master — every key of every application on the server. Refused unless allowUnsafeFlush. */
+  /**
+   * FLUSHDB on every master — every key of every application on the server — and the L1 of every instance of this
+   * prefix. Refused unless allowUnsafeFlush.
+   */
   async flushAll(): Promise<void> {
     if (!this.options.allowUnsafeFlush) {
       throw new KeyshardError(
@@ -148,7 +151,12 @@ export class Cache {
         "flushAll() deletes every key on every master, including other applications' keys. Use namespace.clear(), or create the cache with allowUnsafeFlush: true if you really mean it.",
       )
     }
-    await this.store.flushAll({ timeoutMs: this.options.timeouts.flushMs })
+    try {
+      await this.store.flushAll({ timeoutMs: this.options.timeouts.flushMs })
+    } finally {
+      // Also on failure: the masters flushed before one failed have lost their keys all the same.
+      this.#ctx.invalidations?.invalidateAll()
+    }
   }
 
   /** Every node: reachable, role, latency, slots; cluster state and slot coverage. */

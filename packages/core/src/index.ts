@@ -24,6 +24,7 @@ export type {
   StoreKind,
   StoreSetEntry,
   StoreValue,
+  StoreValueWithTtl,
 } from './store/store.js'
 export type { TagEpoch } from './tag-epochs.js'
 export type * from './types.js'

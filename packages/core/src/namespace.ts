@@ -1,16 +1,23 @@
 import { performance } from 'node:perf_hooks'
 import { resolveTtl } from './duration.js'
+import { isBytesTransparent } from './encoders/raw.js'
 import { asKeyshardError, KeyshardError } from './errors.js'
 import type { CacheEvents } from './events.js'
 import type { Invalidations } from './l1/invalidation-publisher.js'
 import type { L1Tier } from './l1/l1-tier.js'
 import type { CacheObserver } from './observability/metrics.js'
-import { type LoadedWrite, ReadThrough, type ReadThroughShared } from './read-through/read-through.js'
+import {
+  type LoadedWrite,
+  physicalTtlMs,
+  ReadThrough,
+  type ReadThroughShared,
+} from './read-through/read-through.js'
 import { escapeGlob, fullKey, namespacePattern, userKeyFrom, validateKey } from './keys.js'
-import type { Store, StoreValue } from './store/store.js'
+import type { Store, StoreValue, StoreValueWithTtl } from './store/store.js'
 import { type TagEpoch, TagEpochs } from './tag-epochs.js'
 import type {
   BatchLoader,
+  Encoder,
   GetOrSetOptions,
   IncrementOptions,
   KeysOptions,
@@ -20,7 +27,7 @@ import type {
   SetOptions,
   Ttl,
 } from './types.js'
-import type { ValueCodec } from './value-codec.js'
+import type { PreparedValue, ValueCodec } from './value-codec.js'
 
 /** What a namespace needs from its cache: one store and one set of settings shared by every namespace. */
 export interface NamespaceContext {
@@ -55,6 +62,15 @@ export interface StoredEntry<T> {
 
 export interface ComputeOptions extends SetOptions {}
 
+/** A bulk write's entry, validated and encoded, waiting for its tag epochs. */
+interface PreparedEntry {
+  key: string
+  full: string
+  ttlMs: number | null
+  tags: string[]
+  encoded: PreparedValue
+}
+
 /**
  * A typed view over one prefix of the shared client. Every semantic rule (key validation, TTL resolution,
  * encoding, tag checks, events, error policy) lives here once, above the Store boundary, so the memory store,
@@ -79,8 +95,13 @@ export class Namespace<T = unknown> {
             {
               name,
               defaultTtlMs,
-              read: (key, full, timeoutMs) => this.#readEntry(key, full, timeoutMs),
+              read: (key, full, timeoutMs) =>
+                ctx.l1 === undefined
+                  ? this.#readEntry(key, full, timeoutMs)
+                  : this.#readEntryWithEnd(key, full, timeoutMs),
               write: (entry) => this.#writeLoaded(entry),
+              ensureEpochs: (tags, lifetimeMs, timeoutMs) =>
+                this.#ctx.epochs.ensure(this.name, tags, lifetimeMs, timeoutMs),
               assertOpen: () => this.#assertOpen(),
             },
             ctx.readThrough,
@@ -105,16 +126,14 @@ export class Namespace<T = unknown> {
       this.#ctx.observer?.latency('get', this.name, performance.now() - started)
       return cached.value as T
     }
-    const generation = l1?.generation ?? 0
     const timeoutMs = this.#ctx.timeouts.operationMs
     try {
+      if (l1 !== undefined) return await this.#getFillingL1(key, full, l1, timeoutMs)
       // #readEntry inlined: this is the hottest read, and each async layer costs a promise and a tick.
       const raw = await this.#ctx.store.get(full, { timeoutMs })
       const checked = raw === null ? undefined : this.#decodeChecked(key, full, raw, timeoutMs)
       const entry = checked instanceof Promise ? await checked : checked
-      const value = this.#reportRead(key, entry)
-      if (value !== undefined && entry !== undefined) this.#fillL1(full, entry, generation)
-      return value
+      return this.#reportRead(key, entry)
     } catch (error) {
       return this.#failRead(error, 'get', key, undefined)
     } finally {
@@ -150,11 +169,18 @@ export class Namespace<T = unknown> {
     batchLoader: BatchLoader<T>,
     options: SetOptions = {},
   ): Promise<Array<T | undefined>> {
+    // Before any read, so a bad option is refused whether or not a key misses.
+    const ttlMs = resolveTtl(options.ttl, this.#defaultTtlMs)
+    const tags = TagEpochs.validateTags(options.tags)
     const values = await this.getMany(keys)
     const missing = [...new Set(keys.filter((_, i) => values[i] === undefined))]
     if (missing.length === 0) return values
     if (typeof batchLoader !== 'function')
       throw new KeyshardError('ERR_LOADER', 'getManyOrSet needs a loader function')
+    // Pinned before the loader reads its data, so an invalidation that resolves while it runs leaves the loaded
+    // values unreadable. Awaited at the write; a failed load never needs them.
+    const pinned = this.#ctx.epochs.ensure(this.name, tags, ttlMs, this.#ctx.timeouts.bulkMs)
+    pinned.catch(() => undefined)
     this.#ctx.events.emit('loader:call', { namespace: this.name, key: missing[0] as string })
     let loaded: Map<string, T> | Array<T | undefined>
     try {
@@ -178,7 +204,9 @@ export class Namespace<T = unknown> {
     }
     if (byKey.size > 0) {
       try {
-        await this.setMany([...byKey].map(([key, value]) => ({ key, value, ...options })))
+        const prepared = [...byKey].map(([key, value]) => this.#prepareEntry(key, value, ttlMs, tags))
+        const epochs = new Map((await pinned).map((e) => [e.tag, e.epoch]))
+        await this.#writeMany(prepared, epochs)
       } catch (error) {
         // Fail-open: the caller still gets the loaded values; the write failure is reported.
         this.#ctx.events.emit('error', {
@@ -240,16 +268,22 @@ export class Namespace<T = unknown> {
     }
     if (pending.length === 0) return result
     try {
-      const entries = await this.#readEntries(
-        pending.map((i) => keys[i] as string),
-        pending.map((i) => fulls[i] as string),
-        this.#ctx.timeouts.bulkMs,
-      )
+      const pendingKeys = pending.map((i) => keys[i] as string)
+      const pendingFulls = pending.map((i) => fulls[i] as string)
+      const timeoutMs = this.#ctx.timeouts.bulkMs
+      if (l1 === undefined) {
+        const entries = await this.#readEntries(pendingKeys, pendingFulls, timeoutMs)
+        pending.forEach((i, j) => {
+          result[i] = this.#reportRead(keys[i] as string, entries[j])
+        })
+        return result
+      }
+      const reads = await this.#readEntriesForL1(pendingKeys, pendingFulls, timeoutMs)
       pending.forEach((i, j) => {
-        const entry = entries[j]
-        result[i] = this.#reportRead(keys[i] as string, entry)
-        if (result[i] !== undefined && entry !== undefined)
-          this.#fillL1(fulls[i] as string, entry, generation)
+        const read = reads[j]
+        result[i] = this.#reportRead(keys[i] as string, read?.entry)
+        if (result[i] !== undefined && read !== undefined)
+          this.#fillL1(fulls[i] as string, read.entry, read.endsAt, generation)
       })
       return result
     } catch (error) {
@@ -271,18 +305,24 @@ export class Namespace<T = unknown> {
       if (entry === null || typeof entry !== 'object') {
         throw new KeyshardError('ERR_KEY', 'setMany expects an array of { key, value }')
       }
-      return {
-        key: entry.key,
-        full: this.fullKey(entry.key),
-        value: entry.value,
-        ttlMs: resolveTtl(entry.ttl, this.#defaultTtlMs),
-        tags: TagEpochs.validateTags(entry.tags),
-        // Prepared before any tag epoch is touched, so one unencodable value writes nothing at all.
-        encoded: this.#codec.prepare(entry.value),
-      }
+      return this.#prepareEntry(
+        entry.key,
+        entry.value,
+        resolveTtl(entry.ttl, this.#defaultTtlMs),
+        TagEpochs.validateTags(entry.tags),
+      )
     })
+    await this.#writeMany(prepared, await this.#ensureEpochsFor(prepared, this.#ctx.timeouts.bulkMs))
+  }
+
+  /** Prepared before any tag epoch is touched, so one unencodable value writes nothing at all. */
+  #prepareEntry(key: string, value: T, ttlMs: number | null, tags: string[]): PreparedEntry {
+    return { key, full: this.fullKey(key), ttlMs, tags, encoded: this.#codec.prepare(value) }
+  }
+
+  /** Seals each entry with its tags' epochs (by tag) and writes them all in one batch. */
+  async #writeMany(prepared: readonly PreparedEntry[], epochs: ReadonlyMap<string, string>): Promise<void> {
     const timeoutMs = this.#ctx.timeouts.bulkMs
-    const epochs = await this.#ensureEpochsFor(prepared, timeoutMs)
     const writes = prepared.map((p) => ({
       key: p.full,
       value: this.#codec.seal(p.encoded, {
@@ -456,11 +496,22 @@ export class Namespace<T = unknown> {
     return entries
   }
 
-  /** INCRBY in one round trip; the TTL applies only when this call creates the key. */
+  /**
+   * INCRBY in one round trip; the TTL applies only when this call creates the key. The server stores the counter
+   * as decimal text, so a namespace whose encoder would read that text as another value (MessagePack reads "5" as
+   * 53) refuses with ERR_ENCODE before anything is written.
+   */
   async increment(key: string, by = 1, options: IncrementOptions = {}): Promise<number> {
     const full = this.fullKey(key)
     if (!Number.isSafeInteger(by)) throw new RangeError(`increment(by) must be a safe integer, got ${by}`)
     const ttlMs = resolveTtl(options.ttl, this.#defaultTtlMs)
+    if (!readsCounterText(this.#codec.encoder)) {
+      throw new KeyshardError(
+        'ERR_ENCODE',
+        `increment("${key}") is refused: the server stores counters as decimal text, which the "${this.#codec.encoder.name}" encoder of namespace "${this.name}" cannot read back; keep counters in a namespace with the default (rich JSON) or a raw encoder`,
+        { details: { namespace: this.name, key, encoder: this.#codec.encoder.name } },
+      )
+    }
     const next = await this.#ctx.store.increment(full, by, ttlMs, { timeoutMs: this.#ctx.timeouts.atomicMs })
     this.#ctx.invalidations?.invalidateKeys(this.name, [full])
     return next
@@ -545,6 +596,53 @@ export class Namespace<T = unknown> {
     return this.#ctx.epochs
       .areCurrent(this.name, [entry.tags], timeoutMs)
       .then(([current]) => (current ? entry : undefined))
+  }
+
+  /**
+   * get() with an L1. An entry that records no expiry of its own (plain writes, counters, raw values, entries of
+   * other writers) may stay in L1 only as long as its key's TTL, read in the same round trip.
+   */
+  async #getFillingL1(key: string, full: string, l1: L1Tier, timeoutMs: number): Promise<T | undefined> {
+    const generation = l1.generation
+    const entry = await this.#readEntryWithEnd(key, full, timeoutMs)
+    const value = this.#reportRead(key, entry)
+    if (value !== undefined && entry !== undefined) this.#fillL1(full, entry, entry.endsAt, generation)
+    return value
+  }
+
+  /** #readEntry with when the entry ends in Valkey, for reads that fill an L1 (see #getFillingL1). */
+  async #readEntryWithEnd(
+    key: string,
+    full: string,
+    timeoutMs: number,
+  ): Promise<(StoredEntry<T> & { endsAt: number }) | undefined> {
+    const readAt = Date.now()
+    const read = await this.#ctx.store.getWithTtl(full, { timeoutMs })
+    if (read === null) return undefined
+    const checked = this.#decodeChecked(key, full, read.value, timeoutMs)
+    const entry = checked instanceof Promise ? await checked : checked
+    return entry === undefined ? undefined : { ...entry, endsAt: endsAt(entry, read.ttlMs, readAt) }
+  }
+
+  /** #readEntries for getMany with an L1: each entry with when it ends in Valkey, as #getFillingL1 reads it. */
+  async #readEntriesForL1(
+    keys: readonly string[],
+    fulls: string[],
+    timeoutMs: number,
+  ): Promise<Array<{ entry: StoredEntry<T>; endsAt: number } | undefined>> {
+    const readAt = Date.now()
+    const reads = await this.#ctx.store.getManyWithTtl(fulls, { timeoutMs })
+    const entries = await this.#decodeAndCheck(
+      keys,
+      fulls,
+      reads.map((read) => read?.value ?? null),
+      timeoutMs,
+    )
+    return entries.map((entry, i) =>
+      entry === undefined
+        ? undefined
+        : { entry, endsAt: endsAt(entry, (reads[i] as StoreValueWithTtl).ttlMs, readAt) },
+    )
   }
 
   /** Reads, decodes and tag-checks entries: one read round trip plus at most one per node for tags. */
@@ -642,19 +740,22 @@ export class Namespace<T = unknown> {
     return miss
   }
 
-  #fillL1(full: string, entry: StoredEntry<T>, generation: number): void {
+  #fillL1(full: string, entry: StoredEntry<T>, entryEndsAt: number, generation: number): void {
     this.#ctx.l1?.fill(
       full,
       this.name,
       entry.value,
       entry.tags.map((t) => t.tag),
-      entry.expiresAt,
+      entryEndsAt,
       entry.raw.length,
       generation,
     )
   }
 
-  /** getOrSet's write: logical expiry in the envelope, physical expiry ttl + grace so stale values survive. */
+  /**
+   * getOrSet's write: logical expiry in the envelope, physical expiry ttl + grace so stale values survive. The
+   * tags come with the epochs read-through pinned for them (before the loader ran), sealed as they are.
+   */
   async #writeLoaded({
     key,
     full,
@@ -666,17 +767,16 @@ export class Namespace<T = unknown> {
     keepExpiry,
   }: LoadedWrite<T>): Promise<number> {
     const encoded = this.#codec.prepare(value)
-    const physicalMs = ttlMs === null ? null : ttlMs + graceMs
-    const epochs = await this.#ctx.epochs.ensure(this.name, tags, physicalMs, timeoutMs)
+    const physicalMs = physicalTtlMs(ttlMs, graceMs)
     const now = Date.now()
     const bytes =
       (graceMs > 0 || keepExpiry) && ttlMs !== null
         ? this.#codec.seal(encoded, {
-            tags: epochs,
+            tags,
             expiresAt: now + ttlMs,
             staleUntil: now + ttlMs + graceMs,
           })
-        : this.#codec.seal(encoded, { tags: epochs })
+        : this.#codec.seal(encoded, { tags })
     await this.#ctx.store.set(full, bytes, physicalMs, { timeoutMs })
     this.#ctx.invalidations?.invalidateKeys(this.name, [full])
     this.#ctx.events.emit('set', { namespace: this.name, key })
@@ -734,6 +834,41 @@ export class Namespace<T = unknown> {
   #fullKeys(keys: readonly string[]): string[] {
     if (!Array.isArray(keys)) throw new KeyshardError('ERR_KEY', 'Expected an array of keys')
     return keys.map((key) => this.fullKey(key))
+  }
+}
+
+/**
+ * When an entry ends in Valkey (absolute ms, 0: never): the earlier of its logical expiry and its key's TTL as
+ * read with it. `readAt` is taken before the read was sent, so the result is never later than the server's own.
+ */
+function endsAt(entry: { expiresAt: number }, ttlMs: number | null, readAt: number): number {
+  if (ttlMs === null) return entry.expiresAt
+  const physical = readAt + ttlMs
+  return entry.expiresAt > 0 ? Math.min(entry.expiresAt, physical) : physical
+}
+
+const COUNTER_SAMPLES = ['0', '7', '-12', String(Number.MAX_SAFE_INTEGER)]
+const counterTextReaders = new WeakMap<Encoder, boolean>()
+
+/**
+ * Whether `encoder` reads the decimal text INCRBY stores as what it says: the number itself (rich JSON), or the
+ * exact text or bytes (the raw encoders, which store any bytes as they are). Counters are always stored bare,
+ * so transformers never see them. Checked once per encoder.
+ */
+function readsCounterText(encoder: Encoder): boolean {
+  let reads = counterTextReaders.get(encoder)
+  if (reads === undefined) {
+    reads = isBytesTransparent(encoder) || COUNTER_SAMPLES.every((text) => decodesTo(encoder, text))
+    counterTextReaders.set(encoder, reads)
+  }
+  return reads
+}
+
+function decodesTo(encoder: Encoder, text: string): boolean {
+  try {
+    return encoder.decode(Buffer.from(text)) === Number(text)
+  } catch {
+    return false
   }
 }
 

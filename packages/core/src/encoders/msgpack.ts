@@ -1,10 +1,13 @@
 import { C1, Packr } from 'msgpackr'
+import { isWellFormed } from '../keys.js'
 import type { Encoder } from '../types.js'
+import { assertUtf8Strings } from './msgpack-utf8.js'
 import { addSegment, atSegment, EncodePathError, enter, prepareMapEntries, withPath } from './rich-json.js'
 
 const TAG_KEY = '$ks'
 // `$ks` as a MessagePack fixstr: when absent from the bytes, no tagged object can be in there.
 const TAG_BYTES = Buffer.from([0xa3, 0x24, 0x6b, 0x73])
+const PROTO_KEY = '__proto__'
 
 // Standard MessagePack (no record extension) so other languages can read plain data; msgpackr's own
 // extensions carry Date (timestamp), Set, typed arrays, Error, RegExp; every 64-bit integer reads as a BigInt
@@ -21,10 +24,13 @@ const packr = new Packr({
 /**
  * MessagePack through msgpackr. Keeps Date, Buffer, Uint8Array and other typed arrays, Set, BigInt, NaN,
  * ±Infinity and `undefined`. A Map is written as `{"$ks":"M","v":[[k,v],…]}` because msgpackr cannot tell a Map
- * from an object on the wire, -0 as `{"$ks":"F","v":"-0"}`, and a user object with a `$ks` key is wrapped as
- * `{"$ks":"O","v":{…}}`. Functions, symbols, top-level `undefined`, circular references, WeakMap/WeakSet/Promise
- * throw instead of being dropped (msgpackr alone would write a function as undefined and overflow the stack on
- * a cycle). Other class instances are stored as plain objects.
+ * from an object on the wire, -0 as `{"$ks":"F","v":"-0"}`, a user object with a `$ks` key is wrapped as
+ * `{"$ks":"O","v":{…}}`, and one with an own `__proto__` key as `{"$ks":"P","v":[[k,v],…]}` (msgpackr's decoder
+ * renames that key to `__proto_` to keep it from setting a prototype). Functions, symbols, top-level `undefined`,
+ * circular references, WeakMap/WeakSet/Promise and strings with a lone surrogate (text is UTF-8 on the wire,
+ * which has no form for one) throw instead of being dropped or altered (msgpackr alone would write a function as
+ * undefined, a lone surrogate as U+FFFD, and overflow the stack on a cycle). Other class instances are stored as
+ * plain objects. Reading a string that is not valid UTF-8 throws rather than inventing U+FFFD.
  */
 export const msgpackEncoder: Encoder = {
   name: 'msgpack',
@@ -38,12 +44,19 @@ export const msgpackEncoder: Encoder = {
     const value: unknown = packr.unpack(bytes)
     // 0xc1 is the one byte MessagePack never uses; msgpackr hands it back as a marker object.
     if (value === C1) throw new TypeError('Invalid MessagePack data (0xc1)')
+    assertUtf8Strings(bytes)
     return bytes.indexOf(TAG_BYTES) === -1 ? value : revive(value)
   },
 }
 
+const LONE_SURROGATE = 'Cannot encode a string with a lone surrogate (not well-formed UTF-16)'
+const LONE_SURROGATE_KEY = 'Cannot encode an object key with a lone surrogate (not well-formed UTF-16)'
+
 function prepare(value: unknown, ancestors: object[]): unknown {
   switch (typeof value) {
+    case 'string':
+      if (!isWellFormed(value)) throw new EncodePathError(LONE_SURROGATE)
+      return value
     case 'function':
     case 'symbol':
       throw new EncodePathError(`Cannot encode a ${typeof value}`)
@@ -79,7 +92,9 @@ function prepareObject(object: object, ancestors: object[]): unknown {
     return copy ?? object
   }
   if (object instanceof Date || ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return object
-  if (object instanceof RegExp || object instanceof Error) return object
+  // msgpackr writes their text itself, as [source, flags] and [name, message, cause].
+  if (object instanceof RegExp) return withTexts(object, object.source)
+  if (object instanceof Error) return withTexts(object, object.name, object.message)
   if (object instanceof Map)
     return { [TAG_KEY]: 'M', v: prepareMapEntries(object, (v) => prepare(v, ancestors)) }
   if (object instanceof Set) {
@@ -107,11 +122,14 @@ function prepareObject(object: object, ancestors: object[]): unknown {
   // Class instances are always copied into plain objects, so msgpackr never sees their prototypes.
   let copy: Record<string, unknown> | undefined = plain ? undefined : {}
   let hasTagKey = false
+  let hasProtoKey = false
   let i = 0
   try {
     for (; i < keys.length; i++) {
       const key = keys[i] as string
       if (key === TAG_KEY) hasTagKey = true
+      else if (key === PROTO_KEY) hasProtoKey = true
+      else if (!isWellFormed(key)) throw new EncodePathError(LONE_SURROGATE_KEY)
       const item = source[key]
       const prepared = prepare(item, ancestors)
       if (copy === undefined && prepared !== item) {
@@ -124,7 +142,16 @@ function prepareObject(object: object, ancestors: object[]): unknown {
     throw addSegment(error, `.${keys[i]}`)
   }
   const result = copy ?? object
+  // As entries, "__proto__" is a plain string, which msgpackr's decoder leaves alone.
+  if (hasProtoKey) return { [TAG_KEY]: 'P', v: Object.entries(result) }
   return hasTagKey ? { [TAG_KEY]: 'O', v: result } : result
+}
+
+/** `owner`, once the strings msgpackr will write for it are known to have a UTF-8 form. */
+function withTexts<T>(owner: T, ...texts: unknown[]): T {
+  for (const text of texts)
+    if (typeof text === 'string' && !isWellFormed(text)) throw new EncodePathError(LONE_SURROGATE)
+  return owner
 }
 
 function isPlain(object: object): boolean {
@@ -168,6 +195,7 @@ function revive(value: unknown): unknown {
     if (tag === 'F' && v === '-0') return -0
     if (tag === 'O' && v !== null && typeof v === 'object' && isPlain(v))
       return reviveMembers(v as Record<string, unknown>)
+    if (tag === 'P' && Array.isArray(v)) return reviveEntries(v)
     throw new TypeError(`Malformed or unknown tag ${JSON.stringify(tag)} in MessagePack value`)
   }
   return reviveMembers(object)
@@ -178,6 +206,17 @@ function reviveMembers(object: Record<string, unknown>): Record<string, unknown>
     const item = object[key]
     const revived = revive(item)
     if (revived !== item) setOwn(object, key, revived)
+  }
+  return object
+}
+
+/** An object written as `[key, value]` pairs; setOwn keeps a "__proto__" key as data, never as a prototype. */
+function reviveEntries(entries: unknown[]): Record<string, unknown> {
+  const object: Record<string, unknown> = {}
+  for (const entry of entries) {
+    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string')
+      throw new TypeError('Malformed object entry in MessagePack value')
+    setOwn(object, entry[0], revive(entry[1]))
   }
   return object
 }

@@ -1,3 +1,4 @@
+import { isWellFormed } from '../keys.js'
 import type { Encoder } from '../types.js'
 
 /**
@@ -19,7 +20,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /**
  * Strings stored as their exact UTF-8 bytes (no quotes, no header), for keys shared with clients in other
- * languages. Reading bytes that are not valid UTF-8 fails rather than inventing replacement characters.
+ * languages. A string with a lone surrogate is refused (it has no UTF-8 form and would be written as U+FFFD);
+ * reading bytes that are not valid UTF-8 fails. Neither direction invents replacement characters.
  */
 export const rawStringEncoder: BytesTransparentEncoder = {
   name: 'raw-string',
@@ -30,6 +32,8 @@ export const rawStringEncoder: BytesTransparentEncoder = {
         `The raw-string encoder stores strings only, got ${value === null ? 'null' : typeof value}`,
       )
     }
+    if (!isWellFormed(value))
+      throw new TypeError('The raw-string encoder cannot store a lone surrogate (not well-formed UTF-16)')
     return value
   },
   decode(bytes: Buffer): string {

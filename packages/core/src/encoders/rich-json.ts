@@ -34,6 +34,9 @@ const UNSUPPORTED: ReadonlyArray<abstract new (...args: never[]) => unknown> = [
 
 const UNDEFINED_TAG = Object.freeze({ [TAG_KEY]: 'u' })
 
+/** Bytes that are not UTF-8 are corrupt, not text with replacement characters. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
 /**
  * Cycle detection without a Set per encode: plain data is shallow, so the ancestor stack is only searched
  * once it is deeper than this; a cycle still fails within one lap past it.
@@ -111,7 +114,7 @@ export const richJsonEncoder: Encoder = {
     return JSON.stringify(withPath(() => prepare(value, [])))
   },
   decode(bytes: Buffer): unknown {
-    const text = bytes.toString('utf8')
+    const text = utf8.decode(bytes)
     const parsed: unknown = JSON.parse(text)
     return text.includes(TAG_IN_TEXT) ? revive(parsed) : parsed
   },

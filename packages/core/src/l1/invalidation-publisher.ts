@@ -2,13 +2,24 @@ import { randomUUID } from 'node:crypto'
 import type { Store } from '../store/store.js'
 
 /** What one mutation tells the other instances. Keys are full keys; the channel is per prefix. */
-export interface InvalidationMessage {
+export type InvalidationMessage = NamespaceInvalidation | FlushInvalidation
+
+export interface NamespaceInvalidation {
   /** Sender instance id, so an instance ignores its own echoes. */
   i: string
   n: string
   k?: string[]
   t?: string[]
   c?: 1
+}
+
+/**
+ * After `flushAll`: every namespace. It names none, so an instance that predates this message reads it as malformed,
+ * which also flushes its whole L1 (and reports the message).
+ */
+export interface FlushInvalidation {
+  i: string
+  f: 1
 }
 
 /**
@@ -23,18 +34,13 @@ export function parseInvalidation(raw: string): InvalidationMessage | undefined 
     return undefined
   }
   if (typeof message !== 'object' || message === null) return undefined
-  const { i, n, k, t, c } = message as Record<string, unknown>
+  const { i, n, k, t, c, f } = message as Record<string, unknown>
+  if (typeof i !== 'string') return undefined
+  if (f !== undefined) return f === 1 ? { i, f } : undefined
   const strings = (v: unknown) =>
     v === undefined || (Array.isArray(v) && v.every((x) => typeof x === 'string'))
-  if (
-    typeof i !== 'string' ||
-    typeof n !== 'string' ||
-    !strings(k) ||
-    !strings(t) ||
-    !(c === undefined || c === 1)
-  )
-    return undefined
-  return message as InvalidationMessage
+  if (typeof n !== 'string' || !strings(k) || !strings(t) || !(c === undefined || c === 1)) return undefined
+  return message as NamespaceInvalidation
 }
 
 /** How a namespace announces its mutations to the L1 tiers of every instance. */
@@ -42,6 +48,8 @@ export interface Invalidations {
   invalidateKeys(namespace: string, fullKeys: readonly string[]): void
   invalidateTags(namespace: string, tags: readonly string[]): void
   clearNamespace(namespace: string): void
+  /** Every namespace of the prefix, after the server was flushed. */
+  invalidateAll(): void
 }
 
 /**
@@ -73,6 +81,10 @@ export class InvalidationPublisher implements Invalidations {
 
   clearNamespace(namespace: string): void {
     this.publish({ i: this.id, n: namespace, c: 1 })
+  }
+
+  invalidateAll(): void {
+    this.publish({ i: this.id, f: 1 })
   }
 
   publish(message: InvalidationMessage): void {

@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache'
 import { parseDuration } from '../duration.js'
 import { KeyshardError } from '../errors.js'
 import type { Store } from '../store/store.js'
+import type { Duration, L1Options } from '../types.js'
 import {
   type InvalidationMessage,
   InvalidationPublisher,
@@ -21,7 +22,7 @@ interface L1Entry {
   value: unknown
   namespace: string
   tags: readonly string[]
-  /** Absolute ms: the earlier of the L1 ttl and the entry's own logical expiry. */
+  /** Absolute ms: the earlier of the L1 ttl and the entry's own expiry. */
   expiresAt: number
 }
 
@@ -126,7 +127,8 @@ export class L1Tier implements Invalidations {
   }
 
   /**
-   * @param logicalExpiresAt the entry's own expiry (0: none) so L1 never outlives Valkey's idea of freshness.
+   * @param ownExpiresAt when the entry itself ends (absolute ms; 0: never), so L1 never outlives it in Valkey: its
+   *   logical expiry, or for an entry that records none, the key's TTL as read with the value.
    * @param size bytes counted against maxBytes (the encoded size).
    */
   fill(
@@ -134,14 +136,14 @@ export class L1Tier implements Invalidations {
     namespace: string,
     value: unknown,
     tags: readonly string[],
-    logicalExpiresAt: number,
+    ownExpiresAt: number,
     size: number,
     generation: number,
   ): void {
     if (!this.#up || value === undefined) return
     if (this.#broadGeneration > generation || (this.#keyGenerations.get(fullKey) ?? 0) > generation) return
     const now = Date.now()
-    const expiresAt = logicalExpiresAt > 0 ? Math.min(logicalExpiresAt, now + this.#ttlMs) : now + this.#ttlMs
+    const expiresAt = ownExpiresAt > 0 ? Math.min(ownExpiresAt, now + this.#ttlMs) : now + this.#ttlMs
     if (expiresAt <= now) return
     this.#lru.set(
       fullKey,
@@ -165,6 +167,11 @@ export class L1Tier implements Invalidations {
   clearNamespace(namespace: string): void {
     this.#apply({ i: this.id, n: namespace, c: 1 })
     this.#publisher.clearNamespace(namespace)
+  }
+
+  invalidateAll(): void {
+    this.#apply({ i: this.id, f: 1 })
+    this.#publisher.invalidateAll()
   }
 
   async close(): Promise<void> {
@@ -207,6 +214,11 @@ export class L1Tier implements Invalidations {
 
   #apply(message: InvalidationMessage): void {
     const generation = ++this.#generation
+    if ('f' in message) {
+      this.#broadGeneration = generation
+      this.#lru.clear()
+      return
+    }
     if (message.t || message.c) this.#broadGeneration = generation
     if (message.k) {
       for (const key of message.k) {
@@ -235,21 +247,37 @@ export class L1Tier implements Invalidations {
   }
 }
 
-export function resolveL1Options(options: {
-  maxEntries?: number
-  maxBytes?: number
-  ttl?: number | string
-}): ResolvedL1Options {
-  const maxEntries = options.maxEntries ?? 10_000
-  const maxBytes = options.maxBytes ?? 64 * 1024 * 1024
-  const ttlMs = options.ttl === undefined ? 60_000 : parseDuration(options.ttl)
-  if (!Number.isInteger(maxEntries) || maxEntries < 1) {
-    throw new KeyshardError('ERR_CONFIG', `l1.maxEntries must be a positive integer, got ${maxEntries}`)
+/** Bad values are an ERR_CONFIG naming the option, like every other option of createCache. */
+export function resolveL1Options(options: L1Options): ResolvedL1Options {
+  if (options === null || typeof options !== 'object') {
+    throw l1ConfigError('l1', `must be an object or false, got ${options === null ? 'null' : typeof options}`)
   }
-  if (!Number.isInteger(maxBytes) || maxBytes < 1) {
-    throw new KeyshardError('ERR_CONFIG', `l1.maxBytes must be a positive integer, got ${maxBytes}`)
+  return {
+    maxEntries: positiveInteger(options.maxEntries, 10_000, 'l1.maxEntries'),
+    maxBytes: positiveInteger(options.maxBytes, 64 * 1024 * 1024, 'l1.maxBytes'),
+    ttlMs: options.ttl === undefined ? 60_000 : l1Duration(options.ttl, 'l1.ttl'),
   }
-  if (!(ttlMs >= 1))
-    throw new KeyshardError('ERR_CONFIG', `l1.ttl must be at least 1ms, got ${String(options.ttl)}`)
-  return { maxEntries, maxBytes, ttlMs }
+}
+
+function positiveInteger(value: unknown, fallback: number, option: string): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw l1ConfigError(option, `must be a positive integer, got ${String(value)}`)
+  }
+  return value
+}
+
+function l1Duration(value: Duration, option: string): number {
+  try {
+    return parseDuration(value, 'duration')
+  } catch (error) {
+    throw l1ConfigError(option, (error as Error).message, error)
+  }
+}
+
+function l1ConfigError(option: string, problem: string, cause?: unknown): KeyshardError {
+  return new KeyshardError('ERR_CONFIG', `option ${option}: ${problem}`, {
+    ...(cause === undefined ? {} : { cause }),
+    details: { option },
+  })
 }

@@ -6,11 +6,11 @@ import type { CacheEventMap, CacheEvents } from '../events.js'
 import type { L1Tier } from '../l1/l1-tier.js'
 import type { CacheObserver } from '../observability/metrics.js'
 import type { Store } from '../store/store.js'
-import { TagEpochs } from '../tag-epochs.js'
+import { type TagEpoch, TagEpochs } from '../tag-epochs.js'
 import type { Duration, GetOrSetOptions, Loader, LoaderContext, ReadThroughOptions, Ttl } from '../types.js'
 import { CircuitBreaker } from './circuit-breaker.js'
 import { RateLimiter } from './rate-limiter.js'
-import { SingleFlight } from './single-flight.js'
+import { type Flight, SingleFlight } from './single-flight.js'
 
 const NO_BYTES = Buffer.alloc(0)
 
@@ -22,6 +22,11 @@ export interface ReadThroughEntry<T> {
   /** 0: never logically expires (no grace metadata). */
   expiresAt: number
   staleUntil: number
+  /**
+   * When the key ends in Valkey as read with the value (absolute ms, 0: never), read only when there is an L1: an
+   * entry that records no expiry of its own (a plain write) must not outlive its key there.
+   */
+  endsAt?: number
 }
 
 /** What getOrSet stores for a loaded value. */
@@ -29,7 +34,8 @@ export interface LoadedWrite<T> {
   key: string
   full: string
   value: T
-  tags: string[]
+  /** Sealed as given: read-through decides which epoch each tag carries (see ReadThrough#epochsFor). */
+  tags: TagEpoch[]
   ttlMs: number | null
   graceMs: number
   timeoutMs: number
@@ -45,6 +51,8 @@ export interface ReadThroughHost<T> {
   read(key: string, full: string, timeoutMs: number): Promise<ReadThroughEntry<T> | undefined>
   /** Encodes and writes, then invalidates L1s; resolves with the encoded size. */
   write(entry: LoadedWrite<T>): Promise<number>
+  /** The current epoch of each tag (created if missing), kept alive for an entry living `lifetimeMs`. */
+  ensureEpochs(tags: readonly string[], lifetimeMs: number | null, timeoutMs: number): Promise<TagEpoch[]>
   assertOpen(): void
 }
 
@@ -93,9 +101,17 @@ function positiveOrZero(d: Duration, what: string): number {
   return d === 0 ? 0 : parseDuration(d, what)
 }
 
+/** How long the store keeps an entry getOrSet wrote: its TTL plus the grace window it may be served stale in. */
+export function physicalTtlMs(ttlMs: number | null, graceMs: number): number | null {
+  return ttlMs === null ? null : ttlMs + graceMs
+}
+
+/** One in-process load, shared with the stale entry it may fall back on. */
+type SharedFlight = Flight<unknown, ReadThroughEntry<unknown> | undefined>
+
 /** Per-cache state shared by every view of a namespace: in-flight loads, breakers and limiters. */
 export class ReadThroughShared {
-  readonly flights = new SingleFlight<unknown>()
+  readonly flights = new SingleFlight<unknown, ReadThroughEntry<unknown> | undefined>()
   readonly #breakers = new Map<string, CircuitBreaker | undefined>()
   readonly #limiters = new Map<string, RateLimiter | undefined>()
   readonly #background = new Set<Promise<unknown>>()
@@ -160,7 +176,7 @@ interface Resolved {
 }
 
 /** What getOrSet's first read found, handed to the flight it starts on a miss. */
-type ReadOutcome<T> = { entry: ReadThroughEntry<T> | undefined } | { error: unknown }
+type ReadOutcome<T> = { stale: ReadThroughEntry<T> | undefined } | { error: unknown }
 
 const TIMED_OUT: unique symbol = Symbol('timed out')
 
@@ -174,6 +190,14 @@ interface LoadCall<T> {
   done?: { promise?: Promise<void> }
   /** An early refresh nobody waits for. */
   background?: boolean
+  /** What is left of the caller's hardTimeout after it waited for another instance's load. */
+  hardTimeoutMs?: number | undefined
+}
+
+/** The epochs of the tags known before a loader ran, requested as it started. */
+interface PinnedEpochs {
+  lifetimeMs: number | null
+  epochs: Promise<TagEpoch[]>
 }
 
 /**
@@ -184,6 +208,7 @@ interface LoadCall<T> {
  *  3. the loader, guarded by the namespace's rate limit and circuit breaker, with soft/hard timeouts;
  *  4. the write (logical expiry ttl, physical expiry ttl + grace), then the owner releases its lock by token.
  * Any store failure on the way switches to fail-open: the loader answers, the write goes to the background.
+ * A caller waiting for someone else's load (steps 1 and 2) stops at its own timeouts, as it would for its own.
  */
 export class ReadThrough<T> {
   readonly #host: ReadThroughHost<T>
@@ -204,17 +229,18 @@ export class ReadThrough<T> {
       throw new KeyshardError('ERR_LOADER', `getOrSet("${key}") needs a loader function`)
     const started = performance.now()
     try {
+      // First, so a bad option is refused whichever path answers, an L1 hit included.
+      const resolved = this.#resolve(options)
       const l1 = this.#shared.ctx.l1
       const cached = l1?.get(full)
       if (cached !== undefined) {
         this.#shared.ctx.events.emit('hit', { namespace: this.#host.name, key, tier: 'l1' })
         return cached.value as T
       }
-      const resolved = this.#resolve(options)
       const flights = this.#shared.flights
       // A load under way for this key is shared, read included.
       const flying = flights.get(full)
-      if (flying !== undefined) return (await flying) as T
+      if (flying !== undefined) return await this.#join(key, flying, resolved)
       // The read itself is outside the flight: a hit, the common case, pays for no flight bookkeeping (measured
       // ≈ 1 µs of client CPU per hit); a miss or a failed read starts one, which callers that missed together
       // share, so the loader still runs once per process.
@@ -224,11 +250,15 @@ export class ReadThrough<T> {
         const entry = await this.#host.read(key, full, this.#shared.ctx.operationMs)
         if (entry !== undefined && isFresh(entry, Date.now()))
           return this.#hit(key, full, loader, resolved, entry, generation)
-        read = { entry }
+        read = { stale: entry !== undefined && isStaleUsable(entry, Date.now()) ? entry : undefined }
       } catch (error) {
         read = { error }
       }
-      return (await flights.run(full, () => this.#load(key, full, loader, resolved, read))) as T
+      // Another caller may have started the load while this one was reading.
+      const underWay = flights.get(full)
+      if (underWay !== undefined) return await this.#join(key, underWay, resolved)
+      const stale = 'stale' in read ? read.stale : undefined
+      return (await flights.run(full, () => this.#load(key, full, loader, resolved, read), stale).result) as T
     } finally {
       this.#shared.ctx.observer?.latency('getOrSet', this.#host.name, performance.now() - started)
     }
@@ -267,6 +297,25 @@ export class ReadThrough<T> {
     return entry.value
   }
 
+  /**
+   * A caller sharing a load already under way in this process waits by its own timeouts, as for a load of its
+   * own: the soft one when the load has a stale value to fall back on, else the hard one. The load goes on and
+   * stores its value whoever stops waiting.
+   */
+  async #join(key: string, flight: SharedFlight, o: Resolved): Promise<T> {
+    const result = flight.result as Promise<T>
+    const stale = flight.context as ReadThroughEntry<T> | undefined
+    const limit = (stale === undefined ? undefined : o.softTimeoutMs) ?? o.hardTimeoutMs
+    if (limit === undefined) return result
+    const outcome = await raceTimeout(result, limit)
+    if (outcome !== TIMED_OUT) return outcome
+    if (stale !== undefined) {
+      this.#shared.ctx.events.emit('stale', { namespace: this.#host.name, key, reason: 'loader-timeout' })
+      return stale.value
+    }
+    throw this.#timedOut(key, limit)
+  }
+
   /** The flight after a read that found no fresh entry (or failed): see the class comment for the order. */
   async #load(key: string, full: string, loader: Loader<T>, o: Resolved, read: ReadOutcome<T>): Promise<T> {
     const { events } = this.#shared.ctx
@@ -274,9 +323,8 @@ export class ReadThrough<T> {
       this.#reportStoreError(read.error, key)
       return this.#callLoader(key, full, loader, o, { storeUp: false })
     }
-    const { entry } = read
+    const { stale } = read
     events.emit('miss', { namespace: this.#host.name, key })
-    const stale = entry !== undefined && isStaleUsable(entry, Date.now()) ? entry : undefined
 
     const lockKey = this.lockKey(key)
     const token = Buffer.from(randomBytes(12).toString('base64url'))
@@ -291,9 +339,13 @@ export class ReadThrough<T> {
     }
     const waitStarted = Date.now()
     const deadline = waitStarted + o.lockTimeoutMs
+    // The hardTimeout covers the wait and any load this caller does after it.
+    const hardDeadline = o.hardTimeoutMs === undefined ? undefined : waitStarted + o.hardTimeoutMs
+    const hardTimeoutLeft = () =>
+      hardDeadline === undefined ? undefined : Math.max(1, hardDeadline - Date.now())
     let delay = 5
     for (;;) {
-      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())))
+      await sleep(Math.min(delay, Math.max(1, Math.min(deadline, hardDeadline ?? deadline) - Date.now())))
       delay = Math.min(delay * 2, 50)
       this.#host.assertOpen()
       let current: ReadThroughEntry<T> | undefined
@@ -302,26 +354,31 @@ export class ReadThrough<T> {
       } catch (error) {
         this.#reportStoreError(error, key)
         this.#reportWait(key, waitStarted)
-        return this.#callLoader(key, full, loader, o, { storeUp: false })
+        return this.#callLoader(key, full, loader, o, { storeUp: false, hardTimeoutMs: hardTimeoutLeft() })
       }
       if (current !== undefined && isFresh(current, Date.now())) {
         this.#reportWait(key, waitStarted)
         return current.value
       }
+      if (hardDeadline !== undefined && Date.now() >= hardDeadline) {
+        // Nothing stale to answer with (it would have been served at once): the owner's load goes on without us.
+        this.#reportWait(key, waitStarted)
+        throw this.#timedOut(key, o.hardTimeoutMs as number)
+      }
       if (Date.now() >= deadline) {
         // The owner is alive but slow (its lock has not expired): stop waiting and load ourselves.
         this.#reportWait(key, waitStarted)
-        return this.#callLoader(key, full, loader, o, { storeUp: true })
+        return this.#callLoader(key, full, loader, o, { storeUp: true, hardTimeoutMs: hardTimeoutLeft() })
       }
       const retry = await this.#tryLock(lockKey, token, o.lockTtlMs, key)
       if (retry === 'down') {
         this.#reportWait(key, waitStarted)
-        return this.#callLoader(key, full, loader, o, { storeUp: false })
+        return this.#callLoader(key, full, loader, o, { storeUp: false, hardTimeoutMs: hardTimeoutLeft() })
       }
       if (retry === 'owned') {
         // The previous owner died (its lock expired without an entry), or finished just after our last read.
         this.#reportWait(key, waitStarted)
-        return this.#loadAsOwner(key, full, loader, o, {}, lockKey, token)
+        return this.#loadAsOwner(key, full, loader, o, { hardTimeoutMs: hardTimeoutLeft() }, lockKey, token)
       }
     }
   }
@@ -347,7 +404,7 @@ export class ReadThrough<T> {
     full: string,
     loader: Loader<T>,
     o: Resolved,
-    load: Pick<LoadCall<T>, 'stale' | 'background'>,
+    load: Pick<LoadCall<T>, 'stale' | 'background' | 'hardTimeoutMs'>,
     lockKey: string,
     token: Buffer,
   ): Promise<T> {
@@ -393,7 +450,7 @@ export class ReadThrough<T> {
     o: Resolved,
     call: LoadCall<T>,
   ): Promise<T> {
-    const { stale, storeUp, done = {}, background = false } = call
+    const { stale, storeUp, done = {}, background = false, hardTimeoutMs = o.hardTimeoutMs } = call
     const ns = this.#host.name
     const { events } = this.#shared.ctx
     // A background refresh serves nobody: its fallbacks are not "stale served", and no soft timeout applies.
@@ -438,6 +495,9 @@ export class ReadThrough<T> {
         skipped = true
       },
     }
+    // Taken before the loader reads its data, so an invalidation that resolves while it runs makes its value
+    // unreadable: it finds these epochs already pinned, and moves the L1 generation past this one.
+    const start = { generation: this.#shared.ctx.l1?.generation ?? 0, pinned: this.#pinEpochs(o) }
     events.emit('loader:call', { namespace: ns, key })
     const loaded = Promise.resolve()
       .then(() => loader(ctx))
@@ -459,12 +519,13 @@ export class ReadThrough<T> {
           key,
           full,
           value,
-          tags,
           ttlMs,
           graceMs: o.graceMs,
           timeoutMs: this.#shared.ctx.operationMs,
           keepExpiry: o.earlyRefreshMs > 0,
         },
+        tags,
+        start,
         o.earlyRefreshMs,
       )
       if (storeUp) await write
@@ -473,7 +534,7 @@ export class ReadThrough<T> {
     done.promise = stored.catch(() => undefined)
 
     const soft = stale !== undefined && !background ? o.softTimeoutMs : undefined
-    const limit = soft ?? o.hardTimeoutMs
+    const limit = soft ?? hardTimeoutMs
     let outcome: T | typeof TIMED_OUT
     try {
       outcome = limit === undefined ? await loaded : await raceTimeout(loaded, limit)
@@ -486,32 +547,62 @@ export class ReadThrough<T> {
       // The load goes on and still stores its value; the caller gets the stale value or a timeout now.
       this.#shared.track(stored)
       if (stale !== undefined) return servedStale('loader-timeout')
-      throw new KeyshardError(
-        'ERR_TIMEOUT',
-        `The loader for "${key}" in namespace "${ns}" took longer than ${limit} ms (hardTimeout)`,
-        {
-          details: { namespace: ns, key, timeoutMs: limit },
-        },
-      )
+      throw this.#timedOut(key, o.hardTimeoutMs as number)
     }
     await stored.catch(() => undefined)
     return outcome
   }
 
-  async #write(entry: LoadedWrite<T>, earlyRefreshMs: number): Promise<void> {
+  /** Asks for the epochs of the tags given up front; awaited only when the value is written. */
+  #pinEpochs(o: Resolved): PinnedEpochs | undefined {
+    if (o.tags.length === 0) return undefined
+    const lifetimeMs = physicalTtlMs(o.ttlMs, o.graceMs)
+    const epochs = this.#host.ensureEpochs(o.tags, lifetimeMs, this.#shared.ctx.operationMs)
+    // A load that fails or skips never awaits them; its write reports a failure to get them.
+    epochs.catch(() => undefined)
+    return { lifetimeMs, epochs }
+  }
+
+  /**
+   * The epochs a loaded value is sealed with. A tag given up front keeps the epoch pinned before the loader ran,
+   * so an invalidation during the load leaves the value unreadable; a tag the loader added (ctx.setTags) gets
+   * its current epoch now. Tags are ensured again when the loader made the entry outlive the pinned epochs
+   * (ctx.setTtl), only to keep them alive as long as the entry.
+   */
+  async #epochsFor(
+    tags: readonly string[],
+    lifetimeMs: number | null,
+    pinned: PinnedEpochs | undefined,
+  ): Promise<TagEpoch[]> {
+    if (tags.length === 0) return []
+    const early = new Map((pinned === undefined ? [] : await pinned.epochs).map((e) => [e.tag, e]))
+    const outlived = pinned !== undefined && !outlasts(pinned.lifetimeMs, lifetimeMs)
+    const rest = outlived ? tags : tags.filter((tag) => !early.has(tag))
+    const now =
+      rest.length === 0 ? [] : await this.#host.ensureEpochs(rest, lifetimeMs, this.#shared.ctx.operationMs)
+    const current = new Map(now.map((e) => [e.tag, e]))
+    return tags.map((tag) => (early.get(tag) ?? current.get(tag)) as TagEpoch)
+  }
+
+  async #write(
+    entry: Omit<LoadedWrite<T>, 'tags'>,
+    tags: readonly string[],
+    start: { generation: number; pinned: PinnedEpochs | undefined },
+    earlyRefreshMs: number,
+  ): Promise<void> {
     const l1 = this.#shared.ctx.l1
-    const before = l1?.generation ?? 0
     try {
-      const size = await this.#host.write(entry)
-      // The write's own key invalidation moved the generation by one. Anything more arrived while the write was in
-      // flight (a tag invalidation may have made this very entry invalid in Valkey), so the next read fills instead.
-      if (l1 !== undefined && l1.generation === before + 1) {
+      const epochs = await this.#epochsFor(tags, physicalTtlMs(entry.ttlMs, entry.graceMs), start.pinned)
+      const size = await this.#host.write({ ...entry, tags: epochs })
+      // The write's own key invalidation moved the generation by one. Anything more arrived since the loader
+      // started (a tag invalidation may have made this very entry invalid in Valkey), so the next read fills.
+      if (l1 !== undefined && l1.generation === start.generation + 1) {
         const expiresAt = entry.ttlMs === null ? 0 : Date.now() + entry.ttlMs
         l1.fill(
           entry.full,
           this.#host.name,
           entry.value,
-          entry.tags,
+          tags,
           l1ExpiresAt(expiresAt, earlyRefreshMs),
           size,
           l1.generation,
@@ -546,9 +637,18 @@ export class ReadThrough<T> {
       this.#host.name,
       entry.value,
       entry.tags.map((t) => t.tag),
-      l1ExpiresAt(entry.expiresAt, earlyRefreshMs),
+      earliest(l1ExpiresAt(entry.expiresAt, earlyRefreshMs), entry.endsAt ?? 0),
       entry.raw.length,
       generation,
+    )
+  }
+
+  #timedOut(key: string, timeoutMs: number): KeyshardError {
+    const ns = this.#host.name
+    return new KeyshardError(
+      'ERR_TIMEOUT',
+      `No value for "${key}" in namespace "${ns}" within ${timeoutMs} ms (hardTimeout); the load goes on and stores its value`,
+      { details: { namespace: ns, key, timeoutMs } },
     )
   }
 
@@ -576,6 +676,16 @@ export class ReadThrough<T> {
  */
 function l1ExpiresAt(expiresAt: number, earlyRefreshMs: number): number {
   return expiresAt > 0 && earlyRefreshMs > 0 ? expiresAt - earlyRefreshMs : expiresAt
+}
+
+/** The earlier of two expiry times, 0 standing for never. */
+function earliest(a: number, b: number): number {
+  return a === 0 ? b : b === 0 ? a : Math.min(a, b)
+}
+
+/** Whether epochs kept alive for `kept` ms cover an entry living `needed` ms (null: no expiry). */
+function outlasts(kept: number | null, needed: number | null): boolean {
+  return kept === null || (needed !== null && kept >= needed)
 }
 
 function isFresh(entry: { expiresAt: number }, now: number): boolean {

@@ -1,20 +1,30 @@
-/** Concurrent callers for one key share one in-flight promise; the entry is dropped once it settles. */
-export class SingleFlight<V> {
-  readonly #inFlight = new Map<string, Promise<V>>()
+/** One call in progress, with what it was started with, shared by every caller of its key. */
+export interface Flight<V, C> {
+  readonly result: Promise<V>
+  readonly context: C
+}
 
-  /** The promise callers of `key` share right now, if any. */
-  get(key: string): Promise<V> | undefined {
+/** Concurrent callers for one key share one in-flight call; the entry is dropped once it settles. */
+export class SingleFlight<V, C = undefined> {
+  readonly #inFlight = new Map<string, Flight<V, C>>()
+
+  /** The call callers of `key` share right now, if any. */
+  get(key: string): Flight<V, C> | undefined {
     return this.#inFlight.get(key)
   }
 
-  run(key: string, work: () => Promise<V>): Promise<V> {
+  /** Starts `work` unless a call for `key` is already in flight; `context` travels with it to later callers. */
+  run(key: string, work: () => Promise<V>, context: C): Flight<V, C> {
     const existing = this.#inFlight.get(key)
     if (existing) return existing
-    const promise = work().finally(() => {
-      if (this.#inFlight.get(key) === promise) this.#inFlight.delete(key)
-    })
-    this.#inFlight.set(key, promise)
-    return promise
+    const flight: Flight<V, C> = {
+      result: work().finally(() => {
+        if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key)
+      }),
+      context,
+    }
+    this.#inFlight.set(key, flight)
+    return flight
   }
 
   get size(): number {

@@ -1,9 +1,17 @@
 import { LRUCache } from 'lru-cache'
 import { KeyshardError } from '../errors.js'
 import type { MemoryStoreOptions } from '../types.js'
-import { globToRegExp } from './glob.js'
+import { globMatcher } from './glob.js'
 import { MemoryBus } from './memory-bus.js'
-import type { ScanPage, Store, StoreCommandOptions, StoreHealth, StoreSetEntry, StoreValue } from './store.js'
+import type {
+  ScanPage,
+  Store,
+  StoreCommandOptions,
+  StoreHealth,
+  StoreSetEntry,
+  StoreValue,
+  StoreValueWithTtl,
+} from './store.js'
 
 export { MemoryBus } from './memory-bus.js'
 
@@ -27,7 +35,10 @@ export type MemoryStoreConstructorOptions = MemoryStoreOptions & {
 
 const DEFAULT_MAX_ENTRIES = 100_000
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-const INTEGER = /^-?(0|[1-9][0-9]*)$/
+/** The integers INCRBY accepts (Valkey's string2ll): `0`, or digits without a leading zero after an optional `-`. */
+const INTEGER = /^(0|-?[1-9][0-9]*)$/
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
 
 /**
  * The embedded default store: Valkey semantics (PTTL codes, INCRBY integer rules, SET NX, glob SCAN) over a
@@ -125,6 +136,25 @@ export class MemoryStore implements Store {
     })
   }
 
+  async getWithTtl(key: string, _o: StoreCommandOptions): Promise<StoreValueWithTtl | null> {
+    this.#check()
+    return this.#withTtl(this.#live(key))
+  }
+
+  async getManyWithTtl(
+    keys: readonly string[],
+    _o: StoreCommandOptions,
+  ): Promise<Array<StoreValueWithTtl | null>> {
+    this.#check()
+    return keys.map((key) => this.#withTtl(this.#live(key)))
+  }
+
+  #withTtl(entry: Entry | undefined): StoreValueWithTtl | null {
+    if (entry === undefined) return null
+    const ttlMs = entry.expiresAt === null ? null : Math.max(0, entry.expiresAt - this.#now())
+    return { value: Buffer.from(entry.value), ttlMs }
+  }
+
   async set(
     key: string,
     value: StoreValue,
@@ -190,19 +220,20 @@ export class MemoryStore implements Store {
       })
     }
     const entry = this.#live(key)
-    let current = 0
+    let current = 0n
     if (entry !== undefined) {
       const text = entry.value.toString('latin1')
-      const parsed = INTEGER.test(text) ? Number(text) : Number.NaN
-      if (!Number.isSafeInteger(parsed)) {
+      // BigInt because the server counts in int64, beyond the integers a Number holds exactly.
+      const parsed = INTEGER.test(text) ? BigInt(text) : null
+      if (parsed === null || parsed < INT64_MIN || parsed > INT64_MAX) {
         throw new KeyshardError('ERR_COMMAND', 'ERR value is not an integer or out of range', {
           details: { key },
         })
       }
       current = parsed
     }
-    const next = current + by
-    if (!Number.isSafeInteger(next)) {
+    const next = current + BigInt(by)
+    if (next < INT64_MIN || next > INT64_MAX) {
       throw new KeyshardError('ERR_COMMAND', 'ERR increment or decrement would overflow', {
         details: { key },
       })
@@ -213,7 +244,7 @@ export class MemoryStore implements Store {
       Buffer.from(String(next), 'latin1'),
       entry === undefined ? this.#expiry(ttlMs) : entry.expiresAt,
     )
-    return next
+    return Number(next)
   }
 
   async compareAndSet(
@@ -277,7 +308,7 @@ export class MemoryStore implements Store {
   async scan(match: string, cursor: string, count: number, _o: StoreCommandOptions): Promise<ScanPage> {
     this.#check()
     const after = decodeCursor(cursor)
-    const re = globToRegExp(match)
+    const matches = globMatcher(match)
     const now = this.#now()
     // Walking keys in sorted order with the last examined key as the cursor means deletions between pages never
     // make a surviving key be skipped.
@@ -290,7 +321,7 @@ export class MemoryStore implements Store {
     pending.sort(compareKeys)
     const budget = Math.max(1, Math.floor(count))
     const examined = pending.slice(0, budget)
-    const keys = examined.filter((key) => re.test(key))
+    const keys = examined.filter((key) => matches(key))
     const last = examined[examined.length - 1]
     const done = pending.length <= budget || last === undefined
     return { keys, cursor: done ? '0' : encodeCursor(last) }
@@ -298,7 +329,7 @@ export class MemoryStore implements Store {
 
   async deleteMatching(match: string, _o: StoreCommandOptions): Promise<number> {
     this.#check()
-    const re = globToRegExp(match)
+    const matches = globMatcher(match)
     const now = this.#now()
     let deleted = 0
     for (const [key, entry] of [...this.#lru.entries()]) {
@@ -306,7 +337,7 @@ export class MemoryStore implements Store {
         this.#lru.delete(key)
         continue
       }
-      if (re.test(key)) {
+      if (matches(key)) {
         this.#lru.delete(key)
         deleted++
       }

@@ -21,6 +21,13 @@ export interface StoreSetEntry {
   ttlMs: number | null
 }
 
+/** A value and its remaining TTL, read together so that a copy kept in process never outlives the key. */
+export interface StoreValueWithTtl {
+  value: Buffer
+  /** Whole ms left when the server answered (0: expiring now); `null` when the key has no expiry. */
+  ttlMs: number | null
+}
+
 export interface ScanPage {
   keys: string[]
   /** Opaque; `'0'` when every master has been scanned completely. */
@@ -57,6 +64,10 @@ export interface Store {
   get(key: string, o: StoreCommandOptions): Promise<Buffer | null>
   /** Results in input order; one round trip per node. */
   getMany(keys: readonly string[], o: StoreCommandOptions): Promise<Array<Buffer | null>>
+  /** `get` plus the key's PTTL in the same round trip, both answered by the node that holds the value. */
+  getWithTtl(key: string, o: StoreCommandOptions): Promise<StoreValueWithTtl | null>
+  /** `getMany` plus each key's PTTL, each key's two answers from the same node; one round trip per node. */
+  getManyWithTtl(keys: readonly string[], o: StoreCommandOptions): Promise<Array<StoreValueWithTtl | null>>
   /** SET with PX (or without expiry when ttlMs is null). `onlyIfAbsent` is NX; returns whether it was written. */
   set(
     key: string,

@@ -12,6 +12,7 @@ import type {
   StoreHealth,
   StoreSetEntry,
   StoreValue,
+  StoreValueWithTtl,
 } from './store.js'
 import type { Subscriber } from './subscriber.js'
 import { InflightCommands } from './inflight-commands.js'
@@ -247,6 +248,38 @@ export class ValkeyStore implements Store {
       }
     }
     return this.#mgetPerSlot(keys)
+  }
+
+  getWithTtl(key: string, o: StoreCommandOptions): Promise<StoreValueWithTtl | null> {
+    const node = this.#router?.reader(key)
+    return this.#run(
+      'GET+PTTL',
+      o,
+      () => this.#onNode(node, async (client) => (await readWithTtl(client, [key], 'GET'))[0] ?? null),
+      this.#singleKeyFlush,
+    )
+  }
+
+  getManyWithTtl(keys: readonly string[], o: StoreCommandOptions): Promise<Array<StoreValueWithTtl | null>> {
+    if (keys.length === 0) return this.#run('MGET+PTTL', o, async () => [])
+    if (this.kind === 'single')
+      return this.#run('MGET+PTTL', o, () => readWithTtl(this.#client, keys, 'MGET'))
+    // Per slot rather than per node: the cross-slot read script answers values only. The slots' pipelines are
+    // written in the same tick, so this is still one round trip per node.
+    return this.#run('MGET+PTTL', o, async () => {
+      const out = new Array<StoreValueWithTtl | null>(keys.length)
+      await Promise.all(
+        groupBySlot(keys).map(async (indices) => {
+          const slotKeys = indices.map((i) => keys[i] as string)
+          const node = this.#router?.reader(slotKeys[0] as string)
+          const values = await this.#onNode(node, (client) => readWithTtl(client, slotKeys, 'MGET'))
+          indices.forEach((i, j) => {
+            out[i] = values[j] ?? null
+          })
+        }),
+      )
+      return out
+    })
   }
 
   set(
@@ -584,6 +617,35 @@ export class ValkeyStore implements Store {
     })()
     return this.#closing
   }
+}
+
+/**
+ * The values of `keys` (all in one slot) and their PTTLs in one pipeline: one round trip, and every reply from
+ * the same node, since iovalkey keeps a cluster pipeline on the connection its first command went to (a replica
+ * with replica reads). A TTL therefore always belongs to the copy of the value it came with. `GET` for the
+ * single-key read, so that it fails exactly as `get` does; `MGET` for batches, as `getMany`.
+ */
+async function readWithTtl(
+  client: Client,
+  keys: readonly string[],
+  read: 'GET' | 'MGET',
+): Promise<Array<StoreValueWithTtl | null>> {
+  const pipeline = client.pipeline()
+  if (read === 'GET') pipeline.getBuffer(keys[0] as string)
+  else pipeline.mgetBuffer(keys as string[])
+  for (const key of keys) pipeline.pttl(key)
+  const replies = (await pipeline.exec()) as Array<[Error | null, unknown]>
+  for (const [error] of replies) if (error) throw error
+  const [valuesReply, ...ttlReplies] = replies
+  const values =
+    read === 'GET' ? [valuesReply?.[1] as Buffer | null] : (valuesReply?.[1] as Array<Buffer | null>)
+  return keys.map((_, i) => {
+    const value = values[i]
+    if (value === null || value === undefined) return null
+    // -1: no expiry. -2: the key expired between the two reads, so the value is as good as gone.
+    const pttl = Number(ttlReplies[i]?.[1])
+    return { value, ttlMs: pttl === -1 ? null : Math.max(0, pttl) }
+  })
 }
 
 function isOk(reply: unknown): boolean {

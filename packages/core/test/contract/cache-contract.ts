@@ -19,6 +19,15 @@ export type CacheFactory = (overrides?: CacheOptions) => Promise<Cache>
 const uid = () => randomUUID().slice(0, 8)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** A promise the test settles itself, to hold a loader at a chosen point. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void
+  const promise = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return { promise, open }
+}
+
 async function expectCode(promise: Promise<unknown> | (() => unknown), code: string): Promise<KeyshardError> {
   try {
     await (typeof promise === 'function' ? promise() : promise)
@@ -186,6 +195,33 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         expect((await ns.keys()).keys).toEqual([])
       })
 
+      it('refuses lone surrogates in raw-string and MessagePack values with ERR_ENCODE; rich JSON keeps them', async () => {
+        const cache = await open()
+        const name = `lonev${uid()}`
+        const long = `${'x'.repeat(5000)}\uD800`
+        const raw = cache.namespace<string>(name, { encoder: rawStringEncoder })
+        for (const value of ['a\uD800', '\uDC00', long]) await expectCode(raw.set('k', value), 'ERR_ENCODE')
+        const msgpack = cache.namespace(`${name}m`, { encoder: msgpackEncoder })
+        const values = [
+          'a\uD800',
+          long,
+          { text: '\uDC00' },
+          { 'k\uD800': 1 },
+          new Map([['\uD800', 1]]),
+          [new Error('\uDC00')],
+        ]
+        for (const value of values) {
+          await expectCode(msgpack.set('k', value), 'ERR_ENCODE')
+          await expectCode(msgpack.set('t', value, { tags: ['tg'] }), 'ERR_ENCODE')
+        }
+        expect((await raw.keys()).keys).toEqual([])
+        expect((await msgpack.keys()).keys).toEqual([])
+        const json = cache.namespace(`${name}j`)
+        const kept = { text: 'a\uD800', 'k\uDC00': [long], map: new Map([['\uD800', '\uDC00']]) }
+        await json.set('k', kept)
+        expect(await json.get('k')).toEqual(kept)
+      })
+
       it('rejects values over maxValueBytes with ERR_VALUE_TOO_LARGE and writes nothing', async () => {
         const ns = (await open({ maxValueBytes: 1024 })).namespace(`big${uid()}`)
         const error = await expectCode(ns.set('big', 'x'.repeat(2000)), 'ERR_VALUE_TOO_LARGE')
@@ -209,6 +245,33 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         await expect.poll(() => cache.store.get(full, { timeoutMs: 2000 })).toBeNull()
         await cache.store.set(ns.fullKey('json'), Buffer.from('{not json'), null, { timeoutMs: 2000 })
         await expect(ns.get('json')).resolves.toBeUndefined()
+      })
+
+      it('treats stored text that is not UTF-8 as undecodable, never as U+FFFD (rich JSON, MessagePack)', async () => {
+        const cache = await open()
+        const errors: KeyshardError[] = []
+        cache.on('error', (e) => errors.push(e.error))
+        const id = uid()
+        const stored: Array<[string, Encoder | undefined, Buffer]> = [
+          ['a JSON string holding 0xff', undefined, Buffer.from([0x22, 0xff, 0x22])],
+          [
+            'a JSON string holding an encoded surrogate',
+            undefined,
+            Buffer.from([0x22, 0xed, 0xa0, 0x80, 0x22]),
+          ],
+          ['a MessagePack string holding 0xff', msgpackEncoder, Buffer.from([0xa1, 0xff])],
+          ['a MessagePack key cut inside a character', msgpackEncoder, Buffer.from([0x81, 0xa1, 0xc3, 0x01])],
+        ]
+        for (const [i, [label, encoder, bytes]] of stored.entries()) {
+          const ns = cache.namespace(`utf${id}${i}`, encoder ? { encoder } : {})
+          await cache.store.set(ns.fullKey('k'), bytes, null, { timeoutMs: 2000 })
+          errors.length = 0
+          expect(await ns.get('k'), label).toBeUndefined()
+          expect(
+            errors.map((e) => e.code),
+            label,
+          ).toEqual(['ERR_DECODE'])
+        }
       })
 
       it('lets setIfAbsent and compute replace an undecodable stored value', async () => {
@@ -274,6 +337,84 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         expect(await ns.deleteMany(keys)).toEqual([true, true, true])
         expect(await ns.getMany(keys)).toEqual([undefined, undefined, undefined])
       })
+
+      // A client sends a lone surrogate as U+FFFD: on a server 'a\uD800' and 'a\uDC00' would be one key (and
+      // one tag), while the memory store and the L1 tier keep them apart.
+      it('refuses keys, tags, patterns and names with lone surrogates everywhere, writing nothing', async () => {
+        const cache = await open()
+        const ns = cache.namespace(`lone${uid()}`)
+        const withL1 = (await open({ l1: { maxEntries: 10 } })).namespace(ns.name)
+        const loader = async () => 1
+        for (const bad of ['a\uD800', '\uDC00', 'b\uDC00\uD800c', `${'x'.repeat(5000)}\uD800`]) {
+          const calls: Array<[string, () => unknown]> = [
+            ['get', () => ns.get(bad)],
+            ['set', () => ns.set(bad, 1)],
+            ['has', () => ns.has(bad)],
+            ['delete', () => ns.delete(bad)],
+            ['ttl', () => ns.ttl(bad)],
+            ['expire', () => ns.expire(bad, '1m')],
+            ['increment', () => ns.increment(bad)],
+            ['setIfAbsent', () => ns.setIfAbsent(bad, 1)],
+            ['compute', () => ns.compute(bad, () => 1)],
+            ['getOrSet', () => ns.getOrSet(bad, loader)],
+            ['getMany', () => ns.getMany(['ok', bad])],
+            ['hasMany', () => ns.hasMany(['ok', bad])],
+            ['deleteMany', () => ns.deleteMany(['ok', bad])],
+            [
+              'setMany',
+              () =>
+                ns.setMany([
+                  { key: 'ok', value: 1 },
+                  { key: bad, value: 2 },
+                ]),
+            ],
+            ['getManyOrSet', () => ns.getManyOrSet(['ok', bad], async (keys) => keys.map(() => 1))],
+            ['set with a tag', () => ns.set('k', 1, { tags: ['ok', bad] })],
+            ['setMany with a tag', () => ns.setMany([{ key: 'k', value: 1, tags: [bad] }])],
+            ['setIfAbsent with a tag', () => ns.setIfAbsent('k', 1, { tags: [bad] })],
+            ['compute with a tag', () => ns.compute('k', () => 1, { tags: [bad] })],
+            ['getOrSet with a tag', () => ns.getOrSet('k', loader, { tags: [bad] })],
+            ['set with a tag and L1', () => withL1.set('k', 1, { tags: [bad] })],
+            ['invalidateTag', () => ns.invalidateTag(bad)],
+            ['invalidateTags', () => ns.invalidateTags(['ok', bad])],
+            ['deletePattern', () => ns.deletePattern(`${bad}*`)],
+            ['keys', () => ns.keys({ match: `${bad}*` })],
+          ]
+          for (const [name, call] of calls) {
+            const error = await expectCode(call, 'ERR_KEY').catch((e: unknown) => {
+              throw new Error(`${name}: ${String(e)}`)
+            })
+            expect(error.message, name).toMatch(/lone surrogate/)
+          }
+        }
+        for (const bad of ['a\uD800', '\uDC00']) {
+          expect((await expectCode(() => cache.namespace(`n${bad}`), 'ERR_CONFIG')).message).toMatch(/lone/)
+          expect((await expectCode(() => makeCache({ prefix: `p${bad}:` }), 'ERR_CONFIG')).message).toMatch(
+            /lone/,
+          )
+        }
+        expect((await ns.keys()).keys).toEqual([])
+        expect(await ns.get('k')).toBeUndefined()
+      })
+
+      it('stores keys, tags and patterns with U+FFFD and astral characters as given', async () => {
+        const ns = (await open()).namespace(`astral${uid()}`)
+        const keys = ['a\uFFFD', 'a\uD83D\uDE00', '\uD83D\uDE00:\uFFFD', '日本']
+        await ns.setMany(keys.map((key, i) => ({ key, value: i, tags: [`t${key}`] })))
+        expect(await ns.getMany(keys)).toEqual([0, 1, 2, 3])
+        const listed: string[] = []
+        let cursor: string | undefined
+        do {
+          const page = await ns.keys({ match: 'a*', ...(cursor ? { cursor } : {}) })
+          listed.push(...page.keys)
+          cursor = page.cursor
+        } while (cursor !== undefined)
+        expect(listed.sort()).toEqual(['a\uD83D\uDE00', 'a\uFFFD'])
+        await ns.invalidateTag('t\uD83D\uDE00:\uFFFD')
+        expect(await ns.getMany(keys)).toEqual([0, 1, undefined, 3])
+        expect(await ns.deletePattern('a\uFFFD')).toBe(1)
+        expect(await ns.getMany(keys)).toEqual([undefined, 1, undefined, 3])
+      })
     })
 
     describe('TTL', () => {
@@ -320,6 +461,49 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         await expectRangeError(() => ns.expire('k', -1))
         expect(await ns.get('k')).toBeUndefined()
         expect(await ns.get('n')).toBeUndefined()
+      })
+    })
+
+    describe('L1 tier', () => {
+      it('never serves an entry from L1 past its TTL, whoever wrote it and whichever read filled it', async () => {
+        // The reader holds L1 copies for up to a minute; the entries live one second. The writer has no L1 and
+        // publishes nothing, like another application or an older deployment writing the same keys.
+        const [reader, writer] = await Promise.all([open({ l1: { ttl: '1m' } }), open()])
+        const name = `l1ttl${uid()}`
+        const ns = reader.namespace<unknown>(name)
+        const raw = reader.namespace<string>(`${name}raw`, { encoder: rawStringEncoder })
+        const elsewhere = writer.namespace<unknown>(name)
+        const ttl = 1000
+        await ns.set('set', 'a', { ttl })
+        await ns.setMany([{ key: 'setMany', value: 'b', ttl }])
+        await ns.increment('increment', 3, { ttl })
+        await elsewhere.set('elsewhere', 'c', { ttl })
+        await elsewhere.getOrSet('loaded', () => 'd', { ttl })
+        await elsewhere.set('readThrough', 'f', { ttl })
+        await raw.set('bare', 'e', { ttl })
+        const viaGet = ['set', 'increment', 'loaded']
+        const viaGetMany = ['setMany', 'elsewhere']
+        const keys = [...viaGet, ...viaGetMany, 'readThrough']
+        const l1Hits: string[] = []
+        reader.on('hit', ({ key, tier }) => {
+          if (tier === 'l1') l1Hits.push(key)
+        })
+        const values = ['a', 3, 'd', 'b', 'c', 'f']
+        for (const key of viaGet) await ns.get(key)
+        await ns.getMany(viaGetMany)
+        // A getOrSet hit on an entry that records no expiry of its own fills L1 too.
+        expect(await ns.getOrSet('readThrough', () => 'loader')).toBe('f')
+        await raw.get('bare')
+        // Served from L1 now: the fills above did happen.
+        expect(await ns.getMany(keys)).toEqual(values)
+        expect(await raw.get('bare')).toBe('e')
+        expect(l1Hits.sort()).toEqual([...keys, 'bare'].sort())
+
+        await sleep(ttl + 300)
+        expect(await ns.ttl('set')).toBeUndefined()
+        for (const key of keys) expect(await ns.get(key), key).toBeUndefined()
+        expect(await ns.getMany(keys)).toEqual(keys.map(() => undefined))
+        expect(await raw.get('bare')).toBeUndefined()
       })
     })
 
@@ -483,6 +667,34 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         await expect(ns.increment('text')).rejects.toBeInstanceOf(KeyshardError)
       })
 
+      it('reads counters back through every encoder that reads their text; MessagePack refuses them, writing nothing', async () => {
+        const cache = await open()
+        const id = uid()
+        const plainJson: Encoder = {
+          name: 'plain-json',
+          encode: (value) => JSON.stringify(value),
+          decode: (bytes) => JSON.parse(bytes.toString('utf8')),
+        }
+        const readers: Array<[string, { encoder?: Encoder; transformers?: Transformer[] }, unknown]> = [
+          ['default (rich JSON)', {}, 12],
+          ['rich JSON + compression', { transformers: [compression({ threshold: 1 })] }, 12],
+          ['a custom JSON encoder', { encoder: plainJson }, 12],
+          ['raw-string', { encoder: rawStringEncoder }, '12'],
+          ['raw-buffer', { encoder: rawBufferEncoder }, Buffer.from('12')],
+        ]
+        for (const [i, [label, options, expected]] of readers.entries()) {
+          const ns = cache.namespace<unknown>(`ctr${i}${id}`, options)
+          expect(await ns.increment('n', 5), label).toBe(5)
+          expect(await ns.increment('n', 7), label).toBe(12)
+          expect(await ns.get('n'), label).toEqual(expected)
+          expect(await ns.increment('n'), `${label}: the read kept the counter`).toBe(13)
+        }
+        // MessagePack would read the text "5" as 53, and fail to read (and so remove) "12".
+        const packed = cache.namespace<number>(`ctrpacked${id}`, { encoder: msgpackEncoder })
+        await expectCode(() => packed.increment('n', 5), 'ERR_ENCODE')
+        expect(await cache.store.get(packed.fullKey('n'), { timeoutMs: 2000 })).toBeNull()
+      })
+
       it('setIfAbsent writes only when absent, treating a tag-invalidated entry as absent', async () => {
         const ns = (await open()).namespace(`nx${uid()}`)
         expect(await ns.setIfAbsent('k', 'first', { ttl: '1m', tags: ['t'] })).toBe(true)
@@ -519,6 +731,143 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         )
         expect(calls).toBe(4)
         expect(await ns.get('k')).toBe(1004)
+      })
+    })
+
+    describe('read-through', () => {
+      for (const l1 of [false, true]) {
+        it(`never leaves a getOrSet load that began before invalidateTag resolved readable${l1 ? ' (with L1)' : ''}`, async () => {
+          const cache = await open(l1 ? { l1: { maxEntries: 100 } } : {})
+          const ns = cache.namespace<string>(`rtrace${uid()}`)
+          const loading = gate()
+          const release = gate()
+          const pending = ns.getOrSet(
+            'user:1',
+            async () => {
+              const row = 'old row' // read from the source before the update below
+              loading.open()
+              await release.promise
+              return row
+            },
+            { tags: ['user:1'] },
+          )
+          await loading.promise
+          // The application updates the row, then invalidates its tag; the invalidation resolves mid-load.
+          await ns.invalidateTag('user:1')
+          release.open()
+          expect(await pending).toBe('old row')
+          expect(await ns.get('user:1')).toBeUndefined()
+          expect(await (await open()).namespace<string>(ns.name).get('user:1')).toBeUndefined()
+          expect(await ns.getOrSet('user:1', () => 'new row', { tags: ['user:1'] })).toBe('new row')
+        })
+      }
+
+      it('never leaves a getManyOrSet load that began before invalidateTag resolved readable', async () => {
+        const cache = await open()
+        const ns = cache.namespace<string>(`rtmany${uid()}`)
+        const keys = Array.from({ length: 30 }, (_, i) => `row:${i}`)
+        await expectOnEveryMaster(cache, ns, keys)
+        const loading = gate()
+        const release = gate()
+        const pending = ns.getManyOrSet(
+          keys,
+          async (missing) => {
+            const rows = missing.map((key) => `old ${key}`)
+            loading.open()
+            await release.promise
+            return rows
+          },
+          { tags: ['rows'] },
+        )
+        await loading.promise
+        await ns.invalidateTag('rows')
+        release.open()
+        expect(await pending).toEqual(keys.map((key) => `old ${key}`))
+        expect(await ns.getMany(keys)).toEqual(keys.map(() => undefined))
+      })
+
+      it('keeps the tags of a getOrSet entry alive as long as the TTL its loader chose', async () => {
+        const cache = await open()
+        const ns = cache.namespace<string>(`rtttl${uid()}`)
+        const value = await ns.getOrSet(
+          'k',
+          (ctx) => {
+            ctx.setTtl('10m')
+            return 'v'
+          },
+          { ttl: 1000, tags: ['long'] },
+        )
+        expect(value).toBe('v')
+        const epochKey = `${cache.options.prefix}__t:${ns.name}:long`
+        expect(await cache.store.pttl(epochKey, { timeoutMs: 2000 })).toBeGreaterThan(600_000)
+        expect(await ns.get('k')).toBe('v')
+      })
+
+      it('getOrSet and getManyOrSet refuse bad ttl, tags and timeouts at the call, L1 hits included', async () => {
+        const cache = await open({ l1: { maxEntries: 100 } })
+        const ns = cache.namespace<number>(`rtbad${uid()}`)
+        let loads = 0
+        const loader = () => {
+          loads++
+          return 2
+        }
+        const batchLoader = (missing: string[]) => {
+          loads++
+          return missing.map(() => 2)
+        }
+        const tiers: string[] = []
+        cache.on('hit', (e) => {
+          if (e.namespace === ns.name) tiers.push(e.tier)
+        })
+        await ns.set('hit', 1)
+        expect(await ns.get('hit')).toBe(1)
+        expect(await ns.getOrSet('hit', loader)).toBe(1)
+        expect(tiers.at(-1), 'the key is served from L1').toBe('l1')
+        for (const key of ['hit', 'miss']) {
+          await expectRangeError(() => ns.getOrSet(key, loader, { ttl: -5 }))
+          await expectRangeError(() => ns.getOrSet(key, loader, { ttl: Number.NaN }))
+          await expectRangeError(() => ns.getOrSet(key, loader, { grace: '0.4ms' }))
+          await expectRangeError(() => ns.getOrSet(key, loader, { timeout: -1 }))
+          await expectRangeError(() => ns.getOrSet(key, loader, { hardTimeout: 'soon' }))
+          await expectCode(() => ns.getOrSet(key, loader, { tags: [''] }), 'ERR_KEY')
+        }
+        for (const keys of [['hit'], ['miss'], ['hit', 'miss']]) {
+          await expectRangeError(() => ns.getManyOrSet(keys, batchLoader, { ttl: -5 }))
+          await expectRangeError(() => ns.getManyOrSet(keys, batchLoader, { ttl: 0.5 }))
+          await expectCode(() => ns.getManyOrSet(keys, batchLoader, { tags: [''] }), 'ERR_KEY')
+        }
+        expect(loads).toBe(0)
+        expect(await ns.get('miss')).toBeUndefined()
+      })
+
+      it("a caller waiting on another instance's load stops at its own hardTimeout; that load is still stored", async () => {
+        const owner = await open()
+        const waiter = await open()
+        const name = `rtwait${uid()}`
+        const loading = gate()
+        const release = gate()
+        const owned = owner.namespace<string>(name).getOrSet('k', async () => {
+          loading.open()
+          await release.promise
+          return 'from owner'
+        })
+        await loading.promise // the owner holds the lock now
+        let waiterLoads = 0
+        await expectCode(
+          waiter.namespace<string>(name).getOrSet(
+            'k',
+            () => {
+              waiterLoads++
+              return 'from waiter'
+            },
+            { hardTimeout: 100 },
+          ),
+          'ERR_TIMEOUT',
+        )
+        release.open()
+        expect(await owned).toBe('from owner')
+        expect(await waiter.namespace<string>(name).get('k')).toBe('from owner')
+        expect(waiterLoads).toBe(0)
       })
     })
 

@@ -74,6 +74,40 @@ describe('L1 through the cache (memory store)', () => {
     await until(async () => (await b.namespace<string>('n').get('k')) === 'new')
   })
 
+  it('flushAll clears every L1 even when the flush fails part-way, and from a writer without an L1', async () => {
+    class FlushFailsPartWay extends MemoryStore {
+      override async flushAll(
+        ...args: Parameters<MemoryStore['flushAll']>
+      ): ReturnType<MemoryStore['flushAll']> {
+        await super.flushAll(...args)
+        throw new KeyshardError('ERR_CONNECT', 'the last master did not answer')
+      }
+    }
+    const store = new FlushFailsPartWay()
+    const [a, b] = await Promise.all([make(store, { allowUnsafeFlush: true }), make(store)])
+    const admin = await make(store, { l1: false, publishInvalidations: true, allowUnsafeFlush: true })
+    const tiers: string[] = []
+    b.on('hit', ({ tier }) => tiers.push(tier))
+    const fill = async () => {
+      await a.namespace<string>('n').set('k', 'v')
+      await sleep(10) // the set's own invalidation reaches b first
+      for (const cache of [a, b]) await cache.namespace<string>('n').get('k')
+      tiers.length = 0
+      expect(await b.namespace<string>('n').get('k')).toBe('v')
+      expect(tiers).toEqual(['l1'])
+    }
+
+    await fill()
+    await expect(a.flushAll()).rejects.toThrow('did not answer')
+    expect(await a.namespace<string>('n').get('k')).toBeUndefined()
+    await until(async () => (await b.namespace<string>('n').get('k')) === undefined)
+
+    await fill()
+    await expect(admin.flushAll()).rejects.toThrow('did not answer')
+    await until(async () => (await b.namespace<string>('n').get('k')) === undefined)
+    expect(await a.namespace<string>('n').get('k')).toBeUndefined()
+  })
+
   it('leaves no subscription behind when createCache refuses an option', async () => {
     const bus = new MemoryBus()
     const error = await createCache({
@@ -89,11 +123,12 @@ describe('L1 through the cache (memory store)', () => {
   it("getMany with onError 'miss' keeps its L1 hits when the store fails", async () => {
     class Failing extends MemoryStore {
       down = false
-      override async getMany(
-        ...args: Parameters<MemoryStore['getMany']>
-      ): ReturnType<MemoryStore['getMany']> {
+      // With an L1, reads fetch each value's TTL with it.
+      override async getManyWithTtl(
+        ...args: Parameters<MemoryStore['getManyWithTtl']>
+      ): ReturnType<MemoryStore['getManyWithTtl']> {
         if (this.down) throw new KeyshardError('ERR_CONNECT', 'connection lost')
-        return super.getMany(...args)
+        return super.getManyWithTtl(...args)
       }
     }
     const store = new Failing()

@@ -1,4 +1,4 @@
-import { getTestServers } from '@keyshard/testkit'
+import { getTestServers, startServer, type TestServer } from '@keyshard/testkit'
 import { Cluster, Redis } from 'iovalkey'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type Cache, createCache } from '../../src/cache.js'
@@ -176,6 +176,80 @@ describe.each(topologies)('L1 coherence (%s)', (name, connection) => {
       await eventually(async () => (await nb.get('k')) === 'v2')
     } finally {
       admin.disconnect()
+    }
+  })
+})
+
+describe('L1 with replica reads (cluster)', () => {
+  it('keeps a copy read from a replica no longer than the TTL that replica reports with it', async () => {
+    const prefix = `l1-replica-${process.pid}-${Date.now()}:`
+    const connection = { fromEnv: false, mode: 'cluster', addresses: servers.cluster.seeds, prefix } as const
+    const [writer, reader] = await Promise.all([
+      createCache(connection),
+      createCache({ ...connection, readFrom: 'replica', l1: { ttl: '1m' } }),
+    ])
+    open.push(writer, reader)
+    const ttl = 1500
+    const keys = Array.from({ length: 12 }, (_, i) => `item:${i}`)
+    await writer.namespace<string>('r').setMany(keys.map((key) => ({ key, value: key, ttl })))
+    await writer.namespace<string>('r').set('one', 'one', { ttl })
+    const nr = reader.namespace<string>('r')
+    let l1Hits = 0
+    reader.on('hit', (e) => {
+      if (e.tier === 'l1') l1Hits++
+    })
+    // Replication is asynchronous: read until the replicas have every key, then the copies are in L1.
+    await eventually(async () => (await nr.getMany(keys)).every((v) => v !== undefined))
+    await eventually(async () => (await nr.get('one')) === 'one')
+    const before = l1Hits
+    expect(await nr.getMany([...keys, 'one'])).toEqual([...keys, 'one'])
+    expect(l1Hits - before).toBe(keys.length + 1)
+
+    await sleep(ttl + 300)
+    expect(await nr.getMany([...keys, 'one'])).toEqual([...keys, 'one'].map(() => undefined))
+    expect(await nr.get('one')).toBeUndefined()
+  })
+})
+
+describe.each(['memory', 'single'] as const)('flushAll and the L1 (%s)', (name) => {
+  // A server of its own: FLUSHDB would wipe the keys of every other test using the shared one.
+  let server: TestServer | undefined
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it('leaves no value readable from the L1 of the instance that flushed nor of the others', async () => {
+    let connection: CacheOptions
+    if (name === 'single') {
+      server = await startServer()
+      connection = { mode: 'single', addresses: [server.address] }
+    } else {
+      connection = { store: new MemoryStore({ bus: new MemoryBus() }) }
+    }
+    const make = () =>
+      createCache({ fromEnv: false, l1: { ttl: '1m' }, allowUnsafeFlush: true, ...connection })
+    const [a, b] = await Promise.all([make(), make()])
+    open.push(a, b)
+    const spaces = ['users', 'orders']
+    let bL1Hits = 0
+    b.on('hit', (e) => {
+      if (e.tier === 'l1') bL1Hits++
+    })
+    for (const space of spaces) {
+      await a.namespace<string>(space).set('k', space)
+      await a.namespace<string>(space).get('k')
+      // B's fill is skipped while A's set message lands mid-read, so poll until B serves it from L1.
+      await eventually(async () => {
+        const before = bL1Hits
+        await b.namespace<string>(space).get('k')
+        return bL1Hits > before
+      })
+    }
+
+    await a.flushAll()
+    for (const space of spaces) {
+      expect(await a.namespace<string>(space).get('k')).toBeUndefined()
+      await eventually(async () => (await b.namespace<string>(space).get('k')) === undefined)
     }
   })
 })

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { KeyshardError } from '../../src/errors.js'
+import { createCache } from '../../src/cache.js'
+import { isKeyshardError, KeyshardError } from '../../src/errors.js'
+import { parseInvalidation } from '../../src/l1/invalidation-publisher.js'
 import { L1Tier, resolveL1Options } from '../../src/l1/l1-tier.js'
 import { MemoryBus, MemoryStore } from '../../src/store/memory-store.js'
 
@@ -74,9 +76,54 @@ describe('L1Tier', () => {
     expect(b.get('p:ns:2')?.value).toBe(2)
   })
 
-  it('validates its options', () => {
-    expect(() => resolveL1Options({ maxEntries: 0 })).toThrow(KeyshardError)
-    expect(() => resolveL1Options({ maxBytes: -1 })).toThrow(KeyshardError)
+  it('drops every namespace on a flush message, and tells malformed flush messages apart', async () => {
+    const { a, b, bus, errors } = await pair()
+    b.fill('p:ns:1', 'ns', 1, [], 0, 1, b.generation)
+    b.fill('p:other:1', 'other', 2, [], 0, 1, b.generation)
+    const g = b.generation
+    a.invalidateAll()
+    await delivered()
+    expect(b.get('p:ns:1')).toBeUndefined()
+    expect(b.get('p:other:1')).toBeUndefined()
+    // A read that began before the flush may not fill afterwards.
+    b.fill('p:ns:2', 'ns', 3, [], 0, 1, g)
+    expect(b.get('p:ns:2')).toBeUndefined()
+    expect(errors).toEqual([])
+    expect(parseInvalidation('{"i":"x","f":1}')).toEqual({ i: 'x', f: 1 })
+    expect(parseInvalidation('{"i":"x","f":2}')).toBeUndefined()
+    expect(parseInvalidation('{"f":1}')).toBeUndefined()
+    // The namespace messages keep their shape.
+    expect(parseInvalidation('{"i":"x","n":"ns","k":["p:ns:1"]}')).toEqual({ i: 'x', n: 'ns', k: ['p:ns:1'] })
+    bus.publish(b.channel, '{"i":"x","n":"ns","c":1}')
+    await delivered()
+    expect(errors).toEqual([])
+  })
+
+  it('validates its options with an ERR_CONFIG naming each one', async () => {
+    const bad: Array<[Record<string, unknown>, string]> = [
+      [{ ttl: 0 }, 'l1.ttl'],
+      [{ ttl: -1 }, 'l1.ttl'],
+      [{ ttl: 'soon' }, 'l1.ttl'],
+      [{ ttl: Number.NaN }, 'l1.ttl'],
+      [{ ttl: 0.2 }, 'l1.ttl'],
+      [{ maxEntries: 0 }, 'l1.maxEntries'],
+      [{ maxEntries: 1.5 }, 'l1.maxEntries'],
+      [{ maxEntries: '10' }, 'l1.maxEntries'],
+      [{ maxBytes: -1 }, 'l1.maxBytes'],
+    ]
+    for (const [l1, option] of bad) {
+      const error = await createCache({ fromEnv: false, store: new MemoryStore(), l1: l1 as never }).catch(
+        (e: unknown) => e,
+      )
+      expect(isKeyshardError(error, 'ERR_CONFIG'), `${JSON.stringify(l1)}: ${String(error)}`).toBe(true)
+      expect((error as KeyshardError).details.option).toBe(option)
+      expect((error as KeyshardError).message).toContain(option)
+      if (option === 'l1.ttl') expect((error as KeyshardError).cause).toBeInstanceOf(RangeError)
+    }
+    expect(() => resolveL1Options(null as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_CONFIG', details: { option: 'l1' } }),
+    )
     expect(resolveL1Options({ ttl: '5s' }).ttlMs).toBe(5000)
+    expect(resolveL1Options({})).toEqual({ maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, ttlMs: 60_000 })
   })
 })

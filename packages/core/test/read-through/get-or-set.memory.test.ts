@@ -77,6 +77,43 @@ describe('getOrSet (memory store)', () => {
     expect(await ns.getOrSet('k', () => 'ok')).toBe('ok')
   })
 
+  it('caches a null the loader returns, but not undefined', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace<string | null | undefined>('nothing')
+    expect(await ns.getOrSet('u', () => undefined)).toBeUndefined()
+    expect(await ns.has('u')).toBe(false)
+    expect(await ns.getOrSet('n', () => null)).toBeNull()
+    expect(await ns.get('n')).toBeNull()
+    expect(await ns.getOrSet('n', () => 'not called')).toBeNull()
+  })
+
+  it('hands a loader error to every caller sharing the load', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace('shared-error')
+    class AppError extends Error {}
+    let calls = 0
+    const loader = async () => {
+      calls++
+      await sleep(10)
+      throw new AppError('boom')
+    }
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => ns.getOrSet('k', loader)))
+    expect(calls).toBe(1)
+    for (const r of results) expect(r.status === 'rejected' && r.reason instanceof AppError).toBe(true)
+  })
+
+  it('does not serve a value inside grace once its tag was invalidated', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace<string>('grace-tag')
+    const opts = { ttl: 10, grace: '1m', tags: ['t'] }
+    await ns.getOrSet('k', () => 'old', opts)
+    await sleep(20)
+    await ns.invalidateTag('t')
+    await expect(ns.getOrSet('k', () => Promise.reject(new Error('source down')), opts)).rejects.toThrow(
+      'source down',
+    )
+  })
+
   it('serves the stale value inside grace when the loader fails, then refreshes', async () => {
     const cache = await make(new MemoryStore())
     const ns = cache.namespace<string>('grace')
@@ -128,6 +165,48 @@ describe('getOrSet (memory store)', () => {
       .catch((e: unknown) => e)
     expect(isKeyshardError(err, 'ERR_TIMEOUT')).toBe(true)
     await until(async () => (await ns.get('k')) === 'late')
+  })
+
+  it('a caller sharing a load under way in its process stops at its own hardTimeout; the load is still stored', async () => {
+    const cache = await make(new MemoryStore())
+    const ns = cache.namespace<string>('join')
+    const staleEvents: string[] = []
+    cache.on('stale', (e) => staleEvents.push(e.reason))
+    await ns.getOrSet('stale', () => 'old', { ttl: 10, grace: '1m' })
+    await sleep(20)
+    for (const [key, expected] of [
+      ['fresh', 'ERR_TIMEOUT'],
+      ['stale', 'old'], // inside grace: the expired value, as the owner would answer at its own timeout
+    ] as const) {
+      let loading!: () => void
+      const started = new Promise<void>((resolve) => {
+        loading = resolve
+      })
+      let release!: () => void
+      // Opens by itself only long after the joiner's hardTimeout, so a joiner that ignores it gets 'loaded'.
+      const gate = new Promise<void>((resolve) => {
+        release = resolve
+        setTimeout(resolve, 3000)
+      })
+      const owner = ns.getOrSet(
+        key,
+        async () => {
+          loading()
+          await gate
+          return 'loaded'
+        },
+        { ttl: 60_000, grace: '1m' },
+      )
+      await started
+      const joined = await ns
+        .getOrSet(key, () => 'never called', { grace: '1m', hardTimeout: 50 })
+        .catch((e: unknown) => (isKeyshardError(e) ? e.code : e))
+      expect(joined, key).toBe(expected)
+      release()
+      expect(await owner).toBe('loaded')
+      expect(await ns.get(key)).toBe('loaded')
+    }
+    expect(staleEvents).toEqual(['loader-timeout'])
   })
 
   it('opens the circuit after failures, serves stale or ERR_LOADER, half-opens and closes', async () => {

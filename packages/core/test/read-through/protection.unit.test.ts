@@ -4,8 +4,8 @@ import { RateLimiter } from '../../src/read-through/rate-limiter.js'
 import { SingleFlight } from '../../src/read-through/single-flight.js'
 
 describe('SingleFlight', () => {
-  it('shares one call per key while in flight, then forgets it', async () => {
-    const flight = new SingleFlight<number>()
+  it('shares one call per key while in flight, with the context it was started with, then forgets it', async () => {
+    const flight = new SingleFlight<number, string>()
     let calls = 0
     let release!: (n: number) => void
     const work = () => {
@@ -14,25 +14,28 @@ describe('SingleFlight', () => {
         release = r
       })
     }
-    const a = flight.run('k', work)
-    const b = flight.run('k', work)
-    const other = flight.run('other', async () => 7)
+    const a = flight.run('k', work, 'first')
+    const b = flight.run('k', work, 'second')
+    const other = flight.run('other', async () => 7, 'other')
     expect(flight.size).toBe(2)
+    expect(b.context).toBe('first')
+    expect(flight.get('k')?.context).toBe('first')
     release(1)
-    expect(await Promise.all([a, b, other])).toEqual([1, 1, 7])
+    expect(await Promise.all([a.result, b.result, other.result])).toEqual([1, 1, 7])
     expect(calls).toBe(1)
     expect(flight.size).toBe(0)
-    await flight.run('k', async () => 2)
+    expect(flight.get('k')).toBeUndefined()
+    await flight.run('k', async () => 2, 'again').result
   })
 
   it('shares a rejection too, and a later call starts afresh', async () => {
     const flight = new SingleFlight<number>()
     const err = new Error('x')
-    const a = flight.run('k', () => Promise.reject(err))
-    const b = flight.run('k', async () => 1)
-    await expect(a).rejects.toBe(err)
-    await expect(b).rejects.toBe(err)
-    expect(await flight.run('k', async () => 2)).toBe(2)
+    const a = flight.run('k', () => Promise.reject(err), undefined)
+    const b = flight.run('k', async () => 1, undefined)
+    await expect(a.result).rejects.toBe(err)
+    await expect(b.result).rejects.toBe(err)
+    expect(await flight.run('k', async () => 2, undefined).result).toBe(2)
   })
 })
 

@@ -1,6 +1,10 @@
-import { describe, expect, it } from 'vitest'
+import { randomUUID } from 'node:crypto'
+import { getTestServers } from '@keyshard/testkit'
+import fc from 'fast-check'
+import { Redis } from 'iovalkey'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isKeyshardError } from '../../src/errors.js'
-import { globMatch } from '../../src/store/glob.js'
+import { globMatcher } from '../../src/store/glob.js'
 import { MemoryBus } from '../../src/store/memory-bus.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 
@@ -226,8 +230,38 @@ describe('MemoryStore', () => {
 })
 
 describe('glob', () => {
+  const { standalone } = getTestServers()
+  let server: Redis
+  // A unique key on the shared server, deleted afterwards.
+  const hash = `ks-glob-test:${randomUUID()}`
+
+  beforeAll(() => {
+    server = new Redis({ host: standalone.host, port: standalone.port, lazyConnect: true })
+  })
+  afterAll(async () => {
+    await server.del(hash)
+    server.disconnect()
+  })
+
+  /**
+   * The server's answer: HSCAN MATCH over a hash whose fields are the subjects. COUNT exceeds the fields, so one
+   * call (cursor 0) has applied the pattern to every field.
+   */
+  async function serverMatches(pattern: string, subjects: readonly string[]): Promise<string[]> {
+    await server.del(hash)
+    await server.hset(hash, ...subjects.flatMap((subject) => [subject, '']))
+    const [cursor, flat] = await server.hscan(hash, 0, 'MATCH', pattern, 'COUNT', 1000)
+    expect(cursor).toBe('0')
+    return flat.filter((_, i) => i % 2 === 0).sort()
+  }
+  const memoryMatches = (pattern: string, subjects: readonly string[]) =>
+    subjects.filter((subject) => globMatcher(pattern)(subject)).sort()
+
   it.each([
     ['*', 'anything', true],
+    ['*', '', true],
+    ['**', '', false],
+    ['', '', true],
     ['a?c', 'abc', true],
     ['a?c', 'ac', false],
     ['[abc]x', 'bx', true],
@@ -239,17 +273,73 @@ describe('glob', () => {
     ['a\\*b', 'a*b', true],
     ['a\\*b', 'axb', false],
     ['a\\?', 'a?', true],
+    ['a\\', 'a\\', true],
     ['[\\]]', ']', true],
     ['x.y', 'xzy', false],
     ['a-b:*', 'a-b:1', true],
     ['[a\\-]', '-', true],
     ['[-a]', '-', true],
-    ['[a-]', 'b', false],
     ['[z-a]', 'm', true],
+    // `[a-]` is the range `]`..`a` (reversed ends swap), and the class goes on past that `]`.
+    ['[a-]', 'b', false],
+    ['[a-]', '-', false],
+    ['[a-]', ']', true],
+    ['[a-]', '_', true],
+    ['[a-]x', 'x', true],
+    ['[a-]x', 'ax', false],
+    ['[a-\\]', '\\', true],
+    ['[^]', 'x', true],
+    ['[]', 'x', false],
+    ['[^', 'x', true],
+    ['[ab', 'b', true],
+    // One byte per `?` and per class, not one character.
+    ['?', 'é', false],
+    ['??', 'é', true],
+    ['[^a]', 'é', false],
+    ['[é]', 'é', false],
+    ['\\é', 'é', true],
     ['ü?', 'üx', true],
+    // Range bounds compare as signed bytes: 0xC3 (from é) sorts below `a`, and 0xE2 (from €) between them.
+    ['[a-é]??', '€', true],
+    ['[a-é]', 'b', false],
     ['p:(1)+', 'p:(1)+', true],
     ['ns:*:tag', 'ns:a:b:tag', true],
-  ])('%s matches %s → %s', (pattern, subject, expected) => {
-    expect(globMatch(pattern, subject)).toBe(expected)
+  ])('%s matches %s → %s, as on the server', async (pattern, subject, expected) => {
+    expect(globMatcher(pattern)(subject)).toBe(expected)
+    expect(await serverMatches(pattern, [subject])).toEqual(expected ? [subject] : [])
+  })
+
+  it('matches nothing once a match would nest through more than 1000 stars, as on the server', async () => {
+    const subject = 'a'.repeat(1002)
+    // Every star that is not at the end of the pattern is one level of nesting.
+    for (const [pattern, expected] of [
+      ['*a'.repeat(1000), true],
+      ['*a'.repeat(1001), false],
+      [`${'*a'.repeat(1000)}*`, true],
+      [`${'a*'.repeat(1001)}a`, false],
+    ] as const) {
+      expect([pattern.length, globMatcher(pattern)(subject)]).toEqual([pattern.length, expected])
+      expect(await serverMatches(pattern, [subject])).toEqual(expected ? [subject] : [])
+    }
+  })
+
+  it('matches exactly what the server matches, for random patterns and keys', async () => {
+    const symbols = ['*', '?', '[', ']', '^', '-', '\\', 'a', 'b', 'é', '€']
+    const pattern = fc.array(fc.constantFrom(...symbols), { maxLength: 10 }).map((s) => s.join(''))
+    const subject = fc
+      .array(fc.constantFrom(...symbols, ']', '_', '`', 'z'), { maxLength: 5 })
+      .map((s) => s.join(''))
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(subject, { minLength: 1, maxLength: 40 }),
+        fc.array(pattern, { minLength: 1, maxLength: 5 }),
+        async (subjects, patterns) => {
+          for (const p of patterns) {
+            expect([p, memoryMatches(p, subjects)]).toEqual([p, await serverMatches(p, subjects)])
+          }
+        },
+      ),
+      { numRuns: 500 },
+    )
   })
 })

@@ -168,6 +168,37 @@ export function storeContract(
       expect(isKeyshardError(error, 'ERR_COMMAND')).toBe(true)
     })
 
+    it('increment accepts exactly the stored integers the server accepts, within int64', async () => {
+      fresh()
+      const key = `${p}int`
+      const refused = ['-0', '-00', '00', '007', '+5', ' 5', '5 ', '1.0', '1e3', '0x1', '', '-']
+      const outOfRange = ['9223372036854775808', '-9223372036854775809', '99999999999999999999']
+      for (const stored of [...refused, ...outOfRange]) {
+        await store.set(key, Buffer.from(stored), null, o)
+        const error = await store.increment(key, 1, null, o).catch((e: unknown) => e)
+        expect([stored, isKeyshardError(error, 'ERR_COMMAND')]).toEqual([stored, true])
+        expect((await store.get(key, o))?.toString()).toBe(stored)
+      }
+      for (const [stored, by, next] of [
+        ['0', 1, '1'],
+        ['-5', 1, '-4'],
+        // Beyond Number.MAX_SAFE_INTEGER the count stays exact in int64.
+        ['9007199254740993', 1, '9007199254740994'],
+      ] as const) {
+        await store.set(key, Buffer.from(stored), null, o)
+        expect(await store.increment(key, by, null, o)).toBe(Number(next))
+        expect((await store.get(key, o))?.toString()).toBe(next)
+      }
+      for (const [stored, by] of [
+        ['9223372036854775807', 1],
+        ['-9223372036854775808', -1],
+      ] as const) {
+        await store.set(key, Buffer.from(stored), null, o)
+        const error = await store.increment(key, by, null, o).catch((e: unknown) => e)
+        expect([stored, isKeyshardError(error, 'ERR_COMMAND')]).toEqual([stored, true])
+      }
+    })
+
     it('compareAndSet is binary-safe and treats null as "absent"', async () => {
       fresh()
       const a = Buffer.from([0, 1, 2, 255])
@@ -282,6 +313,37 @@ export function storeContract(
       expect(await store.exists(inside, o)).toEqual(inside.map(() => false))
       expect(await store.exists(outside, o)).toEqual(outside.map(() => true))
       expect(await store.deleteMatching(`${p}in:*`, o)).toBe(0)
+    })
+
+    it('scan and deleteMatching read a glob byte by byte, as the server does', async () => {
+      fresh()
+      const suffixes = ['a', 'b', '-', ']', '^', '_', '`', '\\', 'x', 'z', 'ax', 'é', 'éx', '€']
+      await store.setMany(
+        suffixes.map((s) => ({ key: `${p}${s}`, value: Buffer.from('x'), ttlMs: 60_000 })),
+        o,
+      )
+      const scanned = async (glob: string) => {
+        const found: string[] = []
+        let cursor = '0'
+        do {
+          const page = await store.scan(`${p}${glob}`, cursor, 100, o)
+          found.push(...page.keys.map((k) => k.slice(p.length)))
+          cursor = page.cursor
+        } while (cursor !== '0')
+        return found.sort()
+      }
+      // `[a-]` is the range `]`..`a`, and the class goes on past that `]`.
+      expect(await scanned('[a-]')).toEqual([']', '^', '_', '`', 'a'])
+      expect(await scanned('[a-]x')).toEqual([']', '^', '_', '`', 'a', 'x'])
+      // `?` and a class match one byte; é is two bytes and € three.
+      expect(await scanned('?')).toEqual(['-', '\\', ']', '^', '_', '`', 'a', 'b', 'x', 'z'])
+      expect(await scanned('??')).toEqual(['ax', 'é'])
+      expect(await scanned('[^a]')).toEqual(['-', '\\', ']', '^', '_', '`', 'b', 'x', 'z'])
+      expect(await scanned('[é]')).toEqual([])
+      // Range bounds compare as signed bytes, so 0xE2 (€) lies between 0xC3 (é) and `a`.
+      expect(await scanned('[a-é]??')).toEqual(['éx', '€'])
+      expect(await store.deleteMatching(`${p}[a-]`, o)).toBe(5)
+      expect(await scanned('*')).toEqual(['-', '\\', 'ax', 'b', 'x', 'z', 'é', 'éx', '€'])
     })
 
     it('publishes to subscribers of another store and stops after unsubscribe', async () => {

@@ -136,8 +136,8 @@ for (const encoder of [richJsonEncoder, msgpackEncoder]) {
       value.when = new Date(1)
       const out = roundTrip(encoder, value) as Record<string, unknown>
       expect(Object.getPrototypeOf(out)).toBe(Object.prototype)
-      // Rich JSON keeps it as data; msgpackr drops the key when decoding.
-      expect(Object.hasOwn(out, '__proto__')).toBe(encoder === richJsonEncoder)
+      expect(Object.keys(out)).toEqual(['__proto__', 'when'])
+      expect(Object.getOwnPropertyDescriptor(out, '__proto__')?.value).toEqual({ polluted: true })
       expect(out.polluted).toBeUndefined()
       expect(({} as Record<string, unknown>).polluted).toBeUndefined()
       expect(out.when).toEqual(new Date(1))
@@ -214,6 +214,47 @@ for (const encoder of [richJsonEncoder, msgpackEncoder]) {
   })
 }
 
+describe('lone surrogates (strings that are not well-formed UTF-16)', () => {
+  const long = `${'x'.repeat(5000)}\uD800`
+  const values: Array<[string, unknown]> = [
+    ['a string', 'a\uD800'],
+    ['a long string', long],
+    ['a reversed pair', '\uDE00\uD83D'],
+    ['an object value', { text: '\uDC00' }],
+    ['an object key', { 'k\uD800': 1 }],
+    ['an array item', [1, long]],
+    ['a Map key', new Map([['\uD800', 1]])],
+    ['a Set item', new Set(['\uDC00'])],
+  ]
+
+  it.each(values)('rich JSON round-trips them in %s', (_, value) => {
+    expectSame(roundTrip(richJsonEncoder, value), value)
+  })
+
+  it.each(values)('MessagePack refuses them in %s instead of writing U+FFFD', (_, value) => {
+    expect(() => msgpackEncoder.encode(value)).toThrow(/lone surrogate/)
+  })
+
+  it('MessagePack also refuses them in class instances, Error and RegExp text, and names where they are', () => {
+    const lone = '\uD800'
+    for (const value of [
+      Object.assign(new Point(1, 2), { label: lone }),
+      new Error(lone),
+      Object.assign(new Error('e'), { name: lone }),
+      new RegExp(lone),
+    ])
+      expect(() => msgpackEncoder.encode({ value })).toThrow(/lone surrogate.* at \$\.value/)
+    expect(() => msgpackEncoder.encode(Object.assign(new Point(1, 2), { [lone]: 3 }))).toThrow(/object key/)
+    expect(() => msgpackEncoder.encode({ a: [{ 'b\uD800': 1 }] })).toThrow(/object key .* at \$\.a\[0\]\.b/)
+  })
+
+  it('raw-string refuses them instead of writing U+FFFD, and keeps surrogate pairs', () => {
+    for (const text of ['a\uD800', '\uDC00', long])
+      expect(() => rawStringEncoder.encode(text)).toThrow(TypeError)
+    expect(rawStringEncoder.encode('\uD83D\uDE00')).toBe('\uD83D\uDE00')
+  })
+})
+
 describe('richJsonEncoder specifics', () => {
   it('stores plain data as plain JSON other clients can read', () => {
     const value = { a: [1, 'b', null, true], c: { d: 'e' } }
@@ -233,6 +274,17 @@ describe('richJsonEncoder specifics', () => {
       odd: new Uint8Array(new Uint8Array([0, 1, 2, 3, 4]).buffer, 1, 3),
     }
     expectSame(roundTrip(richJsonEncoder, value), { ...value, odd: new Uint8Array([1, 2, 3]) })
+  })
+
+  it('refuses bytes that are not UTF-8 instead of reading U+FFFD', () => {
+    for (const bytes of [
+      [0x22, 0xff, 0x22],
+      [0x22, 0xed, 0xa0, 0x80, 0x22],
+      [0x22, 0xc3, 0x22],
+      [0x5b, 0x22, 0xe6, 0x97, 0x22, 0x5d],
+    ])
+      expect(() => richJsonEncoder.decode(Buffer.from(bytes))).toThrow(TypeError)
+    expect(richJsonEncoder.decode(Buffer.from('"\uFFFD \\ud800"'))).toBe('\uFFFD \uD800')
   })
 
   it('throws on RegExp, Error and DataView rather than storing {}', () => {
@@ -265,6 +317,78 @@ describe('msgpackEncoder specifics', () => {
     const out = roundTrip(msgpackEncoder, { u: undefined, re: /a+b/gi }) as Record<string, unknown>
     expect(Object.hasOwn(out, 'u')).toBe(true)
     expect(out.re).toEqual(/a+b/gi)
+  })
+
+  it('keeps an own "__proto__" key in its place, beside a "__proto_" key, at any depth', () => {
+    const text = '{"a":0,"__proto__":{"x":[1]},"__proto_":2,"$ks":"y"}'
+    const value = { top: JSON.parse(text), list: [JSON.parse(text)], map: new Map([[1, JSON.parse(text)]]) }
+    const out = roundTrip(msgpackEncoder, value) as typeof value
+    for (const object of [out.top, out.list[0], out.map.get(1)]) {
+      expect(Object.getPrototypeOf(object)).toBe(Object.prototype)
+      expect(Object.keys(object)).toEqual(['a', '__proto__', '__proto_', '$ks'])
+      expect(Object.entries(object)).toEqual([
+        ['a', 0],
+        ['__proto__', { x: [1] }],
+        ['__proto_', 2],
+        ['$ks', 'y'],
+      ])
+    }
+    expect(({} as Record<string, unknown>).x).toBeUndefined()
+  })
+
+  it('never lets a "__proto__" entry set a prototype, and refuses malformed entries', () => {
+    const fixstr = (text: string) => [0xa0 + text.length, ...Buffer.from(text)]
+    // {"$ks":"P","v":[entries]} as another writer could forge it.
+    const tagged = (...entries: number[]) =>
+      Buffer.from([0x82, ...fixstr('$ks'), ...fixstr('P'), ...fixstr('v'), ...entries])
+    const forged = tagged(0x91, 0x92, ...fixstr('__proto__'), 0x81, ...fixstr('polluted'), 0xc3)
+    const out = msgpackEncoder.decode(forged) as Record<string, unknown>
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype)
+    expect(Object.keys(out)).toEqual(['__proto__'])
+    expect(out.polluted).toBeUndefined()
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    for (const bad of [tagged(0x91, 0x92, 0x01, 0x02), tagged(0x91, 0x91, ...fixstr('a')), tagged(0x01)])
+      expect(() => msgpackEncoder.decode(bad)).toThrow(/Malformed|tag/)
+  })
+
+  it('refuses strings that are not UTF-8 instead of reading U+FFFD', () => {
+    const str8 = (bytes: number[]) => [0xd9, bytes.length, ...bytes]
+    const ascii = (n: number) => Array.from({ length: n }, () => 0x61)
+    for (const bytes of [
+      [0xa1, 0xff],
+      [0xa3, 0xed, 0xa0, 0x80],
+      [0x92, 0x01, 0xa1, 0xc3],
+      [0x81, 0xa1, 0xc3, 0x01],
+      str8([...ascii(40), 0xff]),
+      [0xda, 0x01, 0x00, ...ascii(255), 0xe6],
+      [0xd4, 0x73, 0x00, 0x91, 0xa1, 0xff], // a Set
+      [0xd4, 0x65, 0x00, 0x93, 0xa5, ...Buffer.from('Error'), 0xa1, 0xff, 0xc0], // an Error
+    ]) {
+      expect(() => msgpackEncoder.decode(Buffer.from(bytes)), Buffer.from(bytes).toString('hex')).toThrow(
+        /UTF-8/,
+      )
+    }
+  })
+
+  it('reads strings of every length and writing system next to binary data that is not UTF-8', () => {
+    const value = {
+      short: 'é',
+      cjk: '日本語',
+      emoji: '\uD83D\uDE00',
+      str8: 'é'.repeat(100),
+      str16: '世'.repeat(1000),
+      str32: 'ü'.repeat(40_000),
+      [`key ${'é'.repeat(30)}`]: 1,
+      bin: Buffer.alloc(300, 0xff),
+      f64: new Float64Array(40).fill(-Number.MAX_VALUE),
+      big: -(2n ** 100n),
+      when: new Date(-1),
+      set: new Set(['ñ']),
+      error: new Error('ошибка'),
+    }
+    const out = roundTrip(msgpackEncoder, value) as typeof value
+    expectSame(out, value)
+    expect(out.error.message).toBe('ошибка')
   })
 
   it('refuses trailing bytes (e.g. JSON read as MessagePack)', () => {

@@ -10,6 +10,7 @@ import {
   validateNamespace,
   validatePrefix,
 } from '../../src/keys.js'
+import { globMatcher } from '../../src/store/glob.js'
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -21,64 +22,19 @@ function codeOf(fn: () => unknown): string | undefined {
   return undefined
 }
 
-/**
- * Valkey's stringmatchlen (util.c) restated: `*`, `?`, `[...]` with `^` negation and `a-z` ranges, and `\`
- * escaping the next character everywhere (inside brackets too).
- */
-function globMatch(pattern: string, text: string): boolean {
-  const match = (p: number, t: number): boolean => {
-    while (p < pattern.length) {
-      const c = pattern[p]
-      if (c === '*') {
-        while (pattern[p + 1] === '*') p++
-        if (p + 1 === pattern.length) return true
-        for (let i = t; i <= text.length; i++) if (match(p + 1, i)) return true
-        return false
-      }
-      if (t >= text.length) return false
-      if (c === '?') {
-        p++
-        t++
-        continue
-      }
-      if (c === '[') {
-        p++
-        const not = pattern[p] === '^'
-        if (not) p++
-        let found = false
-        while (p < pattern.length && pattern[p] !== ']') {
-          if (pattern[p] === '\\' && p + 1 < pattern.length) {
-            p++
-            if (pattern[p] === text[t]) found = true
-          } else if (pattern[p + 1] === '-' && p + 2 < pattern.length && pattern[p + 2] !== ']') {
-            let lo = pattern[p] as string
-            let hi = pattern[p + 2] as string
-            if (lo > hi) [lo, hi] = [hi, lo]
-            if ((text[t] as string) >= lo && (text[t] as string) <= hi) found = true
-            p += 2
-          } else if (pattern[p] === text[t]) {
-            found = true
-          }
-          p++
-        }
-        if (found === not) return false
-        p++
-        t++
-        continue
-      }
-      if (c === '\\' && p + 1 < pattern.length) p++
-      if (pattern[p] !== text[t]) return false
-      p++
-      t++
-    }
-    return t === text.length
-  }
-  return match(0, 0)
-}
+// The memory store's matcher, which the glob tests in test/store/memory-store.test.ts hold to the server's answers.
+const globMatch = (pattern: string, text: string): boolean => globMatcher(pattern)(text)
 
 describe('validateKey', () => {
   it('accepts ordinary keys, hash tags and keys at the byte limit', () => {
-    for (const key of ['a', '{user:1}:profile', 'héllo 世界', 'x'.repeat(MAX_KEY_BYTES)])
+    for (const key of [
+      'a',
+      '{user:1}:profile',
+      'héllo 世界',
+      '\uD83D\uDE00',
+      '\uFFFD',
+      'x'.repeat(MAX_KEY_BYTES),
+    ])
       expect(codeOf(() => validateKey(key))).toBeUndefined()
   })
 
@@ -90,6 +46,10 @@ describe('validateKey', () => {
     ['an object', {}],
     ['over 64 KiB', 'x'.repeat(MAX_KEY_BYTES + 1)],
     ['over 64 KiB of UTF-8 though fewer characters', 'é'.repeat(MAX_KEY_BYTES / 2 + 1)],
+    ['a lone high surrogate', 'a\uD800'],
+    ['a lone low surrogate', '\uDC00b'],
+    ['a surrogate pair in the wrong order', '\uDE00\uD83D'],
+    ['a lone surrogate after 5000 characters', `${'x'.repeat(5000)}\uD800`],
   ])('refuses %s with ERR_KEY', (_, key) => {
     expect(codeOf(() => validateKey(key))).toBe('ERR_KEY')
   })
@@ -97,7 +57,7 @@ describe('validateKey', () => {
 
 describe('validateNamespace', () => {
   it('accepts ordinary names, including glob characters and single underscores', () => {
-    for (const name of ['users', 'user*', 'a?b', '[x]', '_private', 'a__b', 'a.b', 'a/b']) {
+    for (const name of ['users', 'user*', 'a?b', '[x]', '_private', 'a__b', 'a.b', 'a/b', 'ü\uD83D\uDE00']) {
       expect(codeOf(() => validateNamespace(name))).toBeUndefined()
     }
   })
@@ -114,6 +74,8 @@ describe('validateNamespace', () => {
     [42],
     [null],
     ['x'.repeat(257)],
+    ['a\uD800'],
+    ['\uDC00'],
   ])('refuses %j with ERR_CONFIG', (name) => {
     expect(codeOf(() => validateNamespace(name))).toBe('ERR_CONFIG')
   })
@@ -125,7 +87,7 @@ describe('validatePrefix', () => {
       expect(codeOf(() => validatePrefix(prefix))).toBeUndefined()
   })
 
-  it.each([['app{1}:'], ['{'], ['}'], [1], [null], ['x'.repeat(257)]])(
+  it.each([['app{1}:'], ['{'], ['}'], [1], [null], ['x'.repeat(257)], ['app\uD800:'], ['\uDC00']])(
     'refuses %j with ERR_CONFIG',
     (prefix) => {
       expect(codeOf(() => validatePrefix(prefix))).toBe('ERR_CONFIG')
@@ -193,6 +155,12 @@ describe('full keys and patterns', () => {
       // Keys with another prefix that the raw prefix glob would have matched.
       expect(globMatch(pattern, fullKey('appX', ns, '1'))).toBe(false)
     }
+  })
+
+  it('refuses a user glob with a lone surrogate with ERR_KEY (the server would match U+FFFD)', () => {
+    expect(codeOf(() => namespacePattern('ks:', 'users', 'a\uD800*'))).toBe('ERR_KEY')
+    expect(codeOf(() => namespacePattern('ks:', 'users', '[\uDC00]'))).toBe('ERR_KEY')
+    expect(namespacePattern('ks:', 'users', '\uD83D\uDE00*')).toBe('ks:users:\uD83D\uDE00*')
   })
 
   it('keeps the user glob unescaped', () => {

@@ -151,6 +151,7 @@ describe('ValueCodec: corrupt and foreign bytes are ERR_DECODE', () => {
     ['an unknown version', Buffer.from([0x00, 0x4b, 0x53, 0x02, 0x00, 0x04, 0x6a, 0x73, 0x6f, 0x6e, 0x31])],
     ['only the magic', MAGIC],
     ['bad JSON', Buffer.from('{not json')],
+    ['JSON text that is not UTF-8', Buffer.from([0x22, 0xff, 0x22])],
     ['a truncated envelope header', good.subarray(0, 12)],
     ['a truncated compressed payload', good.subarray(0, good.length - 5)],
     [
@@ -220,6 +221,8 @@ describe('ValueCodec: encoding errors', () => {
       expect(errorOf(() => codec.encode(bad, { tags })).code).toBe('ERR_ENCODE')
     }
     expect(errorOf(() => codecOf(rawStringEncoder).prepare(42)).code).toBe('ERR_ENCODE')
+    for (const encoder of [rawStringEncoder, msgpackEncoder])
+      expect(errorOf(() => codecOf(encoder).prepare('a\uD800')).code).toBe('ERR_ENCODE')
   })
 
   it('refuses values over maxValueBytes, naming the limit and the size', () => {
