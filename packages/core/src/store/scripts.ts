@@ -4,13 +4,16 @@
  * "no expiry". Lua strings are binary-safe, so Buffer arguments compare byte for byte.
  */
 export const SCRIPTS = {
-  /** ARGV: by, ttlMs|''. TTL only when this call created the key. */
+  /**
+   * ARGV: by, ttlMs|''. TTL only when this call created the key. Answers the stored text: INCRBY's reply is a
+   * double in Lua, and returned as an integer reply it overflows near the int64 bounds.
+   */
   ksIncr: {
     numberOfKeys: 1,
     lua: `local existed = redis.call('EXISTS', KEYS[1])
-local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('INCRBY', KEYS[1], ARGV[1])
 if existed == 0 and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return v`,
+return redis.call('GET', KEYS[1])`,
   },
   /** ARGV: expectAbsent('1'|'0'), expected, value, ttlMs|''. */
   ksCas: {

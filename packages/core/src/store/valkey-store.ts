@@ -33,7 +33,7 @@ const QUIT_MS = 1000
 
 /** The script commands `defineCommand` adds to the client. */
 interface ScriptCommands {
-  ksIncr(key: string, by: number, ttl: string): Promise<number>
+  ksIncr(key: string, by: number, ttl: string): Promise<string>
   ksCas(
     key: string,
     expectAbsent: string,

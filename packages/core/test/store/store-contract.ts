@@ -184,6 +184,10 @@ export function storeContract(
         ['-5', 1, '-4'],
         // Beyond Number.MAX_SAFE_INTEGER the count stays exact in int64.
         ['9007199254740993', 1, '9007199254740994'],
+        // The reply is read from the stored count: a Lua number (a double) read back as an integer reply
+        // overflows here and turns negative.
+        ['9223372036854775806', 1, '9223372036854775807'],
+        ['-9223372036854775807', -1, '-9223372036854775808'],
       ] as const) {
         await store.set(key, Buffer.from(stored), null, o)
         expect(await store.increment(key, by, null, o)).toBe(Number(next))
