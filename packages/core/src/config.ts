@@ -680,6 +680,9 @@ function parseMemory(value: unknown): MemoryStoreOptions {
   }
 }
 
+/** Methods a store written before them may lack; without them every L1-filling read would fail later, as a miss. */
+const LATER_STORE_METHODS = ['getWithTtl', 'getManyWithTtl'] as const
+
 function parseStore(value: unknown): Store {
   const store = value as Partial<Store> | null
   if (
@@ -690,5 +693,8 @@ function parseStore(value: unknown): Store {
   ) {
     throw configError({ option: 'store' }, 'must be a Store (for example a MemoryStore)')
   }
+  const missing = LATER_STORE_METHODS.filter((method) => typeof store[method] !== 'function')
+  if (missing.length > 0)
+    throw configError({ option: 'store' }, `must be a Store; it has no ${missing.join(', ')}`)
   return value as Store
 }

@@ -96,12 +96,16 @@ export class Namespace<T = unknown> {
               name,
               defaultTtlMs,
               read: (key, full, timeoutMs) =>
-                ctx.l1 === undefined
-                  ? this.#readEntry(key, full, timeoutMs)
-                  : this.#readEntryWithEnd(key, full, timeoutMs),
+                ctx.l1?.up
+                  ? this.#readEntryWithEnd(key, full, timeoutMs)
+                  : this.#readEntry(key, full, timeoutMs),
               write: (entry) => this.#writeLoaded(entry),
               ensureEpochs: (tags, lifetimeMs, timeoutMs) =>
                 this.#ctx.epochs.ensure(this.name, tags, lifetimeMs, timeoutMs),
+              isCurrent: (entry, timeoutMs) =>
+                this.#ctx.epochs
+                  .areCurrent(this.name, [entry.tags], timeoutMs)
+                  .then(([current]) => current === true),
               assertOpen: () => this.#assertOpen(),
             },
             ctx.readThrough,
@@ -128,7 +132,8 @@ export class Namespace<T = unknown> {
     }
     const timeoutMs = this.#ctx.timeouts.operationMs
     try {
-      if (l1 !== undefined) return await this.#getFillingL1(key, full, l1, timeoutMs)
+      // A bypassed L1 (its invalidation link is down) takes no fill, so its TTL is not worth reading.
+      if (l1?.up) return await this.#getFillingL1(key, full, l1, timeoutMs)
       // #readEntry inlined: this is the hottest read, and each async layer costs a promise and a tick.
       const raw = await this.#ctx.store.get(full, { timeoutMs })
       const checked = raw === null ? undefined : this.#decodeChecked(key, full, raw, timeoutMs)
@@ -271,7 +276,7 @@ export class Namespace<T = unknown> {
       const pendingKeys = pending.map((i) => keys[i] as string)
       const pendingFulls = pending.map((i) => fulls[i] as string)
       const timeoutMs = this.#ctx.timeouts.bulkMs
-      if (l1 === undefined) {
+      if (!l1?.up) {
         const entries = await this.#readEntries(pendingKeys, pendingFulls, timeoutMs)
         pending.forEach((i, j) => {
           result[i] = this.#reportRead(keys[i] as string, entries[j])
@@ -417,7 +422,7 @@ export class Namespace<T = unknown> {
         ? { tags: entry.tags }
         : { tags: entry.tags, expiresAt: now + ttlMs, staleUntil: now + ttlMs + graceMs },
     )
-    return this.#ctx.store.compareAndSet(full, entry.raw, bytes, ttlMs === null ? null : ttlMs + graceMs, {
+    return this.#ctx.store.compareAndSet(full, entry.raw, bytes, physicalTtlMs(ttlMs, graceMs), {
       timeoutMs,
     })
   }

@@ -7,7 +7,6 @@ export {
 } from './keyv-serialization.js'
 export {
   DEFAULT_NAMESPACE,
-  IteratedKey,
   KeyshardStore,
   KeyshardStoreBase,
   type KeyshardStoreOptions,

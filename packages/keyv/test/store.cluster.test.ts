@@ -148,18 +148,6 @@ describe('Keyv 5 TTLs on the cluster', () => {
 describe('Keyv 5 keys and iteration on the cluster', () => {
   // No Keyv namespace is how @nestjs/cache-manager 12 builds its Keyv; the iterator then yields `:<key>`, which
   // is also what Keyv sends for the user key `:<key>`.
-  it('iterating without a namespace after a negative ttl leaves the live key ":k" alone', async () => {
-    const keyv = new Keyv({
-      store: new KeyshardStore(cache, { namespace: 'iter-neg' }),
-      namespace: undefined,
-    })
-    await keyv.set('k', 'expired', -1000)
-    await keyv.set(':k', 'live')
-    expect(await iterate(keyv)).toEqual([[':k', 'live']])
-    expect(await keyv.get(':k')).toBe('live')
-    expect(await rawKeys(cache, 'kstore:iter-neg:*')).toEqual(['kstore:iter-neg::k'])
-  })
-
   it('an instance whose clock runs ahead deletes, while iterating, the entry it finds expired and no other', async () => {
     const keyv = new Keyv({
       store: new KeyshardStore(cache, { namespace: 'iter-skew' }),

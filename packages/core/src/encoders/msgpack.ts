@@ -94,7 +94,7 @@ function prepareObject(object: object, ancestors: object[]): unknown {
   if (object instanceof Date || ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return object
   // msgpackr writes their text itself, as [source, flags] and [name, message, cause].
   if (object instanceof RegExp) return withTexts(object, object.source)
-  if (object instanceof Error) return withTexts(object, object.name, object.message)
+  if (object instanceof Error) return withTexts(object, object.name, object.message, object.cause)
   if (object instanceof Map)
     return { [TAG_KEY]: 'M', v: prepareMapEntries(object, (v) => prepare(v, ancestors)) }
   if (object instanceof Set) {

@@ -1,5 +1,6 @@
 import { isWellFormed } from '../keys.js'
 import type { Encoder } from '../types.js'
+import { strictUtf8 } from './strict-utf8.js'
 
 /**
  * Marks encoders whose output is the value's bytes and nothing else. Any byte string is a valid encoding for
@@ -15,8 +16,6 @@ export interface BytesTransparentEncoder extends Encoder {
 export function isBytesTransparent(encoder: Encoder): boolean {
   return (encoder as Partial<BytesTransparentEncoder>)[BYTES_TRANSPARENT] === true
 }
-
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /**
  * Strings stored as their exact UTF-8 bytes (no quotes, no header), for keys shared with clients in other
@@ -37,7 +36,7 @@ export const rawStringEncoder: BytesTransparentEncoder = {
     return value
   },
   decode(bytes: Buffer): string {
-    return utf8.decode(bytes)
+    return strictUtf8.decode(bytes)
   },
 }
 

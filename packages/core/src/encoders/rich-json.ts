@@ -1,4 +1,5 @@
 import type { Encoder } from '../types.js'
+import { strictUtf8 } from './strict-utf8.js'
 
 /**
  * The key that marks a tagged value, e.g. `{"$ks":"D","v":1767322445678}` for a Date. A user object that has
@@ -33,9 +34,6 @@ const UNSUPPORTED: ReadonlyArray<abstract new (...args: never[]) => unknown> = [
 ]
 
 const UNDEFINED_TAG = Object.freeze({ [TAG_KEY]: 'u' })
-
-/** Bytes that are not UTF-8 are corrupt, not text with replacement characters. */
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /**
  * Cycle detection without a Set per encode: plain data is shallow, so the ancestor stack is only searched
@@ -114,7 +112,7 @@ export const richJsonEncoder: Encoder = {
     return JSON.stringify(withPath(() => prepare(value, [])))
   },
   decode(bytes: Buffer): unknown {
-    const text = utf8.decode(bytes)
+    const text = strictUtf8.decode(bytes)
     const parsed: unknown = JSON.parse(text)
     return text.includes(TAG_IN_TEXT) ? revive(parsed) : parsed
   },

@@ -18,7 +18,7 @@ const NO_BYTES = Buffer.alloc(0)
 export interface ReadThroughEntry<T> {
   value: T
   raw: Buffer
-  tags: ReadonlyArray<{ tag: string }>
+  tags: readonly TagEpoch[]
   /** 0: never logically expires (no grace metadata). */
   expiresAt: number
   staleUntil: number
@@ -53,6 +53,8 @@ export interface ReadThroughHost<T> {
   write(entry: LoadedWrite<T>): Promise<number>
   /** The current epoch of each tag (created if missing), kept alive for an entry living `lifetimeMs`. */
   ensureEpochs(tags: readonly string[], lifetimeMs: number | null, timeoutMs: number): Promise<TagEpoch[]>
+  /** Whether every tag of the entry still has the epoch it was written with. Rejects when the store fails. */
+  isCurrent(entry: ReadThroughEntry<T>, timeoutMs: number): Promise<boolean>
   assertOpen(): void
 }
 
@@ -307,11 +309,19 @@ export class ReadThrough<T> {
     const stale = flight.context as ReadThroughEntry<T> | undefined
     const limit = (stale === undefined ? undefined : o.softTimeoutMs) ?? o.hardTimeoutMs
     if (limit === undefined) return result
+    const started = performance.now()
     const outcome = await raceTimeout(result, limit)
     if (outcome !== TIMED_OUT) return outcome
     if (stale !== undefined) {
-      this.#shared.ctx.events.emit('stale', { namespace: this.#host.name, key, reason: 'loader-timeout' })
-      return stale.value
+      if (await this.#stillCurrent(key, stale)) {
+        this.#shared.ctx.events.emit('stale', { namespace: this.#host.name, key, reason: 'loader-timeout' })
+        return stale.value
+      }
+      // Invalidated or unverifiable: from here on the caller waits as one that joined with nothing stale would.
+      const hardLeft = remaining(o.hardTimeoutMs, started)
+      const late = hardLeft === undefined ? await result : await raceTimeout(result, hardLeft)
+      if (late !== TIMED_OUT) return late
+      throw this.#timedOut(key, o.hardTimeoutMs as number)
     }
     throw this.#timedOut(key, limit)
   }
@@ -470,6 +480,7 @@ export class ReadThrough<T> {
           ? 'its rate limit is exhausted'
           : undefined
     if (why !== undefined) {
+      // Not re-checked: no loader ran since the entry was tag-checked on read, so this answers as that read did.
       if (stale !== undefined) return servedStale('circuit-open')
       throw new KeyshardError(
         'ERR_LOADER',
@@ -535,22 +546,50 @@ export class ReadThrough<T> {
 
     const soft = stale !== undefined && !background ? o.softTimeoutMs : undefined
     const limit = soft ?? hardTimeoutMs
+    const loaderStarted = performance.now()
+    // The stale entry was tag-checked when it was read, before the loader ran; an invalidateTag that resolved
+    // since must still keep it from being served. A background refresh serves nobody, so it does not check.
+    const servable = (s: ReadThroughEntry<T>): boolean | Promise<boolean> =>
+      background || this.#stillCurrent(key, s)
     let outcome: T | typeof TIMED_OUT
     try {
       outcome = limit === undefined ? await loaded : await raceTimeout(loaded, limit)
     } catch (error) {
-      if (stale !== undefined) return servedStale('loader-error')
+      if (stale !== undefined && (await servable(stale))) return servedStale('loader-error')
       // Loader errors reach the caller unchanged, so `instanceof` checks on the application's own errors work.
       throw error
     }
     if (outcome === TIMED_OUT) {
       // The load goes on and still stores its value; the caller gets the stale value or a timeout now.
       this.#shared.track(stored)
-      if (stale !== undefined) return servedStale('loader-timeout')
-      throw this.#timedOut(key, o.hardTimeoutMs as number)
+      if (stale === undefined) throw this.#timedOut(key, o.hardTimeoutMs as number)
+      if (await servable(stale)) return servedStale('loader-timeout')
+      // Invalidated or unverifiable: the caller waits as one with nothing stale would, up to its hardTimeout
+      // counted from the loader's start; the loader's own error, if it fails meanwhile, is rethrown.
+      const hardLeft = remaining(hardTimeoutMs, loaderStarted)
+      const late = hardLeft === undefined ? await loaded : await raceTimeout(loaded, hardLeft)
+      if (late === TIMED_OUT) throw this.#timedOut(key, o.hardTimeoutMs as number)
+      await stored.catch(() => undefined)
+      return late
     }
     await stored.catch(() => undefined)
     return outcome
+  }
+
+  /**
+   * Whether a stale entry read before a load may still be served after it. Untagged entries answer without a
+   * round trip. The check is bounded by the operation timeout, like the read before the load, not by what is left
+   * of the hardTimeout: a stale value due at the hardTimeout itself needs this round trip too. A check that fails
+   * (store down or slow) counts as invalidated: DESIGN's fail-open promises an answer from the loader, never an
+   * entry that may have been invalidated, and an invalidateTag may have resolved before the store became
+   * unreachable. The failure is reported as an error event.
+   */
+  #stillCurrent(key: string, stale: ReadThroughEntry<T>): boolean | Promise<boolean> {
+    if (stale.tags.length === 0) return true
+    return this.#host.isCurrent(stale, this.#shared.ctx.operationMs).catch((error: unknown) => {
+      this.#reportStoreError(error, key, 'getOrSet-stale-check')
+      return false
+    })
   }
 
   /** Asks for the epochs of the tags given up front; awaited only when the value is written. */
@@ -694,6 +733,11 @@ function isFresh(entry: { expiresAt: number }, now: number): boolean {
 
 function isStaleUsable(entry: { expiresAt: number; staleUntil: number }, now: number): boolean {
   return entry.expiresAt !== 0 && (entry.staleUntil === 0 || now < entry.staleUntil)
+}
+
+/** What is left of `totalMs` (undefined: no limit) since `started` (performance.now()), never negative. */
+function remaining(totalMs: number | undefined, started: number): number | undefined {
+  return totalMs === undefined ? undefined : Math.max(0, totalMs - (performance.now() - started))
 }
 
 function sleep(ms: number): Promise<void> {

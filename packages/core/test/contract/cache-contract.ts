@@ -466,14 +466,15 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
 
     describe('L1 tier', () => {
       it('never serves an entry from L1 past its TTL, whoever wrote it and whichever read filled it', async () => {
-        // The reader holds L1 copies for up to a minute; the entries live one second. The writer has no L1 and
+        // The reader holds L1 copies for up to a minute; the entries live 2.5 s. The writer has no L1 and
         // publishes nothing, like another application or an older deployment writing the same keys.
         const [reader, writer] = await Promise.all([open({ l1: { ttl: '1m' } }), open()])
         const name = `l1ttl${uid()}`
         const ns = reader.namespace<unknown>(name)
         const raw = reader.namespace<string>(`${name}raw`, { encoder: rawStringEncoder })
         const elsewhere = writer.namespace<unknown>(name)
-        const ttl = 1000
+        // Room for the ≈ 20 round trips before the sleep on a loaded machine.
+        const ttl = 2500
         await ns.set('set', 'a', { ttl })
         await ns.setMany([{ key: 'setMany', value: 'b', ttl }])
         await ns.increment('increment', 3, { ttl })
@@ -761,6 +762,108 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
           expect(await ns.getOrSet('user:1', () => 'new row', { tags: ['user:1'] })).toBe('new row')
         })
       }
+
+      for (const l1 of [false, true]) {
+        it(`does not serve a stale value whose tag was invalidated while the loader ran, when the loader fails${l1 ? ' (with L1)' : ''}`, async () => {
+          const cache = await open(l1 ? { l1: { maxEntries: 100 } } : {})
+          const ns = cache.namespace<string>(`rtstaleerr${uid()}`)
+          const served: string[] = []
+          cache.on('stale', (e) => {
+            if (e.namespace === ns.name) served.push(e.reason)
+          })
+          const opts = { ttl: 20, grace: '1m', tags: ['user:1'] }
+          await ns.getOrSet('user:1', () => 'old row', opts)
+          await sleep(40) // logically expired, still inside grace: a failing loader would be answered with it
+          class SourceDown extends Error {}
+          const loading = gate()
+          const release = gate()
+          const pending = ns
+            .getOrSet(
+              'user:1',
+              async () => {
+                loading.open()
+                await release.promise
+                throw new SourceDown('source down')
+              },
+              opts,
+            )
+            .catch((e: unknown) => e)
+          await loading.promise
+          await ns.invalidateTag('user:1')
+          release.open()
+          expect(await pending).toBeInstanceOf(SourceDown)
+          expect(served).toEqual([])
+          expect(await ns.getOrSet('user:1', () => 'new row', opts)).toBe('new row')
+        })
+      }
+
+      it('does not serve a stale value whose tag was invalidated while the loader ran, at the soft timeout', async () => {
+        const cache = await open()
+        const ns = cache.namespace<string>(`rtstalesoft${uid()}`)
+        const served: string[] = []
+        cache.on('stale', (e) => {
+          if (e.namespace === ns.name) served.push(e.reason)
+        })
+        const opts = { ttl: 20, grace: '1m', tags: ['rows'] }
+        await ns.getOrSet('a', () => 'old a', opts)
+        await ns.getOrSet('b', () => 'old b', opts)
+        await sleep(40)
+        const started = [gate(), gate()]
+        const release = gate()
+        const slow = (i: number, row: string) => async () => {
+          ;(started[i] as ReturnType<typeof gate>).open()
+          await release.promise
+          return row
+        }
+        const soft = 300
+        const loadStarted = Date.now()
+        // Without a hardTimeout, as with nothing stale: the caller waits for the loader.
+        const waits = ns.getOrSet('a', slow(0, 'new a'), { ...opts, timeout: soft })
+        // With one: ERR_TIMEOUT there, counted from the loader's start.
+        const timesOut = ns
+          .getOrSet('b', slow(1, 'new b'), { ...opts, timeout: soft, hardTimeout: soft * 2 })
+          .catch((e: unknown) => (isKeyshardError(e) ? e.code : e))
+        await Promise.all(started.map((g) => g.promise))
+        await ns.invalidateTag('rows')
+        // Only meaningful when the invalidation resolved before the soft timeouts fired.
+        expect(Date.now() - loadStarted).toBeLessThan(soft)
+        expect(await timesOut).toBe('ERR_TIMEOUT')
+        release.open()
+        expect(await waits).toBe('new a')
+        expect(served).toEqual([])
+      })
+
+      it("does not serve a joined load's stale value at the soft timeout once its tag was invalidated", async () => {
+        const cache = await open()
+        const ns = cache.namespace<string>(`rtstalejoin${uid()}`)
+        const served: string[] = []
+        cache.on('stale', (e) => {
+          if (e.namespace === ns.name) served.push(e.reason)
+        })
+        const opts = { ttl: 20, grace: '1m', tags: ['user:1'] }
+        await ns.getOrSet('user:1', () => 'old row', opts)
+        await sleep(40)
+        const loading = gate()
+        const release = gate()
+        const owner = ns.getOrSet(
+          'user:1',
+          async () => {
+            loading.open()
+            await release.promise
+            return 'new row'
+          },
+          opts,
+        )
+        await loading.promise
+        await ns.invalidateTag('user:1')
+        // Joins the load under way in this process, whose stale entry was read before the invalidation.
+        const joined = ns.getOrSet('user:1', () => 'never called', { ...opts, timeout: 20 })
+        await sleep(100) // well past the joiner's soft timeout
+        release.open()
+        expect(await joined).toBe('new row')
+        expect(await owner).toBe('new row')
+        expect(served).toEqual([])
+      })
 
       it('never leaves a getManyOrSet load that began before invalidateTag resolved readable', async () => {
         const cache = await open()

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type Cache, createCache } from '../../src/cache.js'
 import { isKeyshardError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
@@ -112,6 +112,41 @@ describe('getOrSet (memory store)', () => {
     await expect(ns.getOrSet('k', () => Promise.reject(new Error('source down')), opts)).rejects.toThrow(
       'source down',
     )
+  })
+
+  it('serves an untagged stale value without reading any tag epoch after the loader', async () => {
+    const store = new MemoryStore()
+    const cache = await make(store)
+    const ns = cache.namespace<string>('grace-untagged')
+    const opts = { ttl: 10, grace: '1m', timeout: 20 }
+    await ns.getOrSet('err', () => 'old err', opts)
+    await ns.getOrSet('slow', () => 'old slow', opts)
+    await sleep(20)
+    const readEpochs = vi.spyOn(store, 'readEpochs')
+    expect(await ns.getOrSet('err', () => Promise.reject(new Error('source down')), opts)).toBe('old err')
+    expect(await ns.getOrSet('slow', () => sleep(200).then(() => 'new slow'), opts)).toBe('old slow')
+    expect(readEpochs).not.toHaveBeenCalled()
+  })
+
+  it('does not serve a tagged stale value when its tags cannot be checked after the loader, and reports why', async () => {
+    const store = new MemoryStore()
+    const cache = await make(store)
+    const ns = cache.namespace<string>('grace-check-down')
+    const errors: string[] = []
+    cache.on('error', (e) => errors.push(e.operation))
+    const opts = { ttl: 10, grace: '1m', tags: ['t'] }
+    await ns.getOrSet('k', () => 'old', opts)
+    await sleep(20)
+    const loader = () => {
+      // The store goes down after the stale entry was read and tag-checked, while the loader runs.
+      vi.spyOn(store, 'readEpochs').mockRejectedValueOnce(new Error('store down'))
+      throw new Error('source down')
+    }
+    await expect(ns.getOrSet('k', loader, opts)).rejects.toThrow('source down')
+    expect(errors).toEqual(['getOrSet-stale-check'])
+    vi.restoreAllMocks()
+    // The entry itself was not invalidated: once the check works again, grace serves it.
+    expect(await ns.getOrSet('k', () => Promise.reject(new Error('source down')), opts)).toBe('old')
   })
 
   it('serves the stale value inside grace when the loader fails, then refreshes', async () => {

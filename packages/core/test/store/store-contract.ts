@@ -56,6 +56,34 @@ export function storeContract(
       expect(await store.get(`${p}missing`, o)).toBeNull()
     })
 
+    it('getWithTtl and getManyWithTtl answer each value with its own remaining TTL, in input order', async () => {
+      fresh()
+      const keys = keysOf(40)
+      await store.setMany(
+        keys.map((key, i) => ({ key, value: Buffer.from(`v${i}`), ttlMs: i % 2 === 0 ? null : 60_000 + i })),
+        o,
+      )
+      const missing = `${p}missing`
+      // Keys of many slots, so on a cluster the batch spans every master; a missing key in the middle.
+      const asked = [...keys.slice(0, 20), missing, ...keys.slice(20)]
+      const read = await store.getManyWithTtl(asked, o)
+      expect(read.length).toBe(asked.length)
+      read.forEach((entry, j) => {
+        const i = j < 20 ? j : j - 1
+        if (j === 20) return expect(entry).toBeNull()
+        expect(entry?.value.toString()).toBe(`v${i}`)
+        if (i % 2 === 0) expect(entry?.ttlMs).toBeNull()
+        else expect(entry?.ttlMs).toBeGreaterThan(50_000 + i)
+        if (i % 2 === 1) expect(entry?.ttlMs).toBeLessThanOrEqual(60_000 + i)
+      })
+      expect(await store.getWithTtl(missing, o)).toBeNull()
+      expect(await store.getWithTtl(keys[0] as string, o)).toEqual({ value: Buffer.from('v0'), ttlMs: null })
+      const one = await store.getWithTtl(keys[1] as string, o)
+      expect(one?.value).toEqual(Buffer.from('v1'))
+      expect(one?.ttlMs).toBeGreaterThan(50_000)
+      expect(await store.getManyWithTtl([], o)).toEqual([])
+    })
+
     it('set applies PX, no expiry for null, and pttl reports -2/-1/ms', async () => {
       fresh()
       await store.set(`${p}ttl`, Buffer.from('x'), 60_000, o)

@@ -4,6 +4,7 @@ import { compression } from '../../src/encoders/compression.js'
 import { msgpackEncoder } from '../../src/encoders/msgpack.js'
 import { richJsonEncoder } from '../../src/encoders/rich-json.js'
 import { isKeyshardError, type KeyshardError } from '../../src/errors.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
 import type { CacheOptions } from '../../src/types.js'
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUTest\n-----END CERTIFICATE-----\n'
@@ -289,7 +290,7 @@ describe('mode inference', () => {
   })
 
   it('needs no address when a store is given', () => {
-    const store = { get: () => null, set: () => true } as never
+    const store = new MemoryStore() as never
     expect(resolve({}, { mode: 'cluster', store }).store).toBe(store)
   })
 })
@@ -428,6 +429,8 @@ describe('explicit options', () => {
     ['allowUnsafeFlush', { allowUnsafeFlush: 1 as never }],
     ['memory.maxEntries', { memory: { maxEntries: 0 } }],
     ['fromEnv', { fromEnv: 'no' as never }],
+    ['store', { store: { get() {}, set() {} } as never }],
+    ['store', { store: { get() {}, set() {}, getWithTtl() {} } as never }],
   ])('a bad %s is an ERR_CONFIG naming the option', (option, options) => {
     const error = configError(() => resolveCacheOptions({ fromEnv: false, ...options }))
     expect(error.details.option).toBe(option)

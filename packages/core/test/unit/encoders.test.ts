@@ -241,6 +241,7 @@ describe('lone surrogates (strings that are not well-formed UTF-16)', () => {
       Object.assign(new Point(1, 2), { label: lone }),
       new Error(lone),
       Object.assign(new Error('e'), { name: lone }),
+      new Error('e', { cause: lone }),
       new RegExp(lone),
     ])
       expect(() => msgpackEncoder.encode({ value })).toThrow(/lone surrogate.* at \$\.value/)
