@@ -1,6 +1,6 @@
 /**
  * Lua scripts registered with iovalkey `defineCommand`, which sends EVALSHA and falls back to EVAL on NOSCRIPT.
- * Every script but ksMgetNode touches one key, so it is cluster-safe. Empty-string TTL arguments mean
+ * Every script but ksMgetNode and ksMgetTtlNode touches one key, so it is cluster-safe. Empty-string TTL arguments mean
  * "no expiry". Lua strings are binary-safe, so Buffer arguments compare byte for byte.
  */
 export const SCRIPTS = {
@@ -83,6 +83,21 @@ return ARGV[2]`,
     lua: `#!lua flags=no-writes,allow-cross-slot-keys
 local out = { redis.call('MGET', KEYS[1])[1] }
 for i = 1, #ARGV do out[i + 1] = redis.call('MGET', ARGV[i])[1] end
+return out`,
+  },
+  /**
+   * ksMgetNode with each key's PTTL after its value (value, pttl, value, pttl…), for reads that fill an L1: both
+   * answers come from the node that holds the copy, in one call per node.
+   */
+  ksMgetTtlNode: {
+    numberOfKeys: 1,
+    readOnly: true,
+    lua: `#!lua flags=no-writes,allow-cross-slot-keys
+local out = { redis.call('MGET', KEYS[1])[1], redis.call('PTTL', KEYS[1]) }
+for i = 1, #ARGV do
+  out[2 * i + 1] = redis.call('MGET', ARGV[i])[1]
+  out[2 * i + 2] = redis.call('PTTL', ARGV[i])
+end
 return out`,
   },
 } as const

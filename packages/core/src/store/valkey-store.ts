@@ -46,6 +46,7 @@ interface ScriptCommands {
   ksEnsure(key: string, ttl: string, candidate: string): Promise<string>
   ksGetPrimary(key: string): Promise<string | null>
   ksMgetNodeBuffer(first: string, rest: string[]): Promise<Array<Buffer | null>>
+  ksMgetTtlNodeBuffer(first: string, rest: string[]): Promise<Array<Buffer | number | null>>
 }
 
 export interface ValkeyStoreOptions {
@@ -264,22 +265,58 @@ export class ValkeyStore implements Store {
     if (keys.length === 0) return this.#run('MGET+PTTL', o, async () => [])
     if (this.kind === 'single')
       return this.#run('MGET+PTTL', o, () => readWithTtl(this.#client, keys, 'MGET'))
-    // Per slot rather than per node: the cross-slot read script answers values only. The slots' pipelines are
-    // written in the same tick, so this is still one round trip per node.
-    return this.#run('MGET+PTTL', o, async () => {
-      const out = new Array<StoreValueWithTtl | null>(keys.length)
-      await Promise.all(
-        groupBySlot(keys).map(async (indices) => {
-          const slotKeys = indices.map((i) => keys[i] as string)
-          const node = this.#router?.reader(slotKeys[0] as string)
-          const values = await this.#onNode(node, (client) => readWithTtl(client, slotKeys, 'MGET'))
-          indices.forEach((i, j) => {
-            out[i] = values[j] ?? null
-          })
-        }),
-      )
-      return out
-    })
+    return this.#run('MGET+PTTL', o, () => this.#readWithTtlCluster(keys))
+  }
+
+  /** As #getManyCluster: one script call per node and batch, each value with its key's PTTL. */
+  async #readWithTtlCluster(keys: readonly string[]): Promise<Array<StoreValueWithTtl | null>> {
+    const slots = (this.#client as Cluster).slots
+    const out = new Array<StoreValueWithTtl | null>(keys.length)
+    const reads: Array<Promise<void>> = []
+    for (const group of groupByNode(keys, (slot) => slots[slot]?.[0])) {
+      for (let start = 0; start < group.indices.length; start += NODE_BATCH) {
+        const indices = group.indices.slice(start, start + NODE_BATCH)
+        const batch = indices.map((i) => keys[i] as string)
+        const read = group.crossSlot ? this.#readWithTtlAcrossSlots(batch) : this.#readWithTtlPerSlot(batch)
+        reads.push(
+          read.then((values) => {
+            for (let j = 0; j < indices.length; j++) out[indices[j] as number] = values[j] ?? null
+          }),
+        )
+      }
+    }
+    await Promise.all(reads)
+    return out
+  }
+
+  async #readWithTtlAcrossSlots(keys: string[]): Promise<Array<StoreValueWithTtl | null>> {
+    if (this.#crossSlotReads) {
+      try {
+        const flat = await this.#scripts.ksMgetTtlNodeBuffer(keys[0] as string, keys.slice(1))
+        return keys.map((_, i) => withTtl(flat[2 * i] as Buffer | null, flat[2 * i + 1]))
+      } catch (error) {
+        // As #mgetAcrossSlots: a moved slot or a refused script falls back to per-slot reads.
+        if ((error as { name?: unknown } | null)?.name !== 'ReplyError') throw error
+        if (SCRIPT_REFUSED.test((error as Error).message)) this.#crossSlotReads = false
+      }
+    }
+    return this.#readWithTtlPerSlot(keys)
+  }
+
+  /** One GET…PTTL pipeline per slot, written in the same tick: still one round trip per node. */
+  async #readWithTtlPerSlot(keys: readonly string[]): Promise<Array<StoreValueWithTtl | null>> {
+    const out = new Array<StoreValueWithTtl | null>(keys.length)
+    await Promise.all(
+      groupBySlot(keys).map(async (indices) => {
+        const slotKeys = indices.map((i) => keys[i] as string)
+        const node = this.#router?.reader(slotKeys[0] as string)
+        const values = await this.#onNode(node, (client) => readWithTtl(client, slotKeys, 'MGET'))
+        indices.forEach((i, j) => {
+          out[i] = values[j] ?? null
+        })
+      }),
+    )
+    return out
   }
 
   set(
@@ -639,13 +676,14 @@ async function readWithTtl(
   const [valuesReply, ...ttlReplies] = replies
   const values =
     read === 'GET' ? [valuesReply?.[1] as Buffer | null] : (valuesReply?.[1] as Array<Buffer | null>)
-  return keys.map((_, i) => {
-    const value = values[i]
-    if (value === null || value === undefined) return null
-    // -1: no expiry. -2: the key expired between the two reads, so the value is as good as gone.
-    const pttl = Number(ttlReplies[i]?.[1])
-    return { value, ttlMs: pttl === -1 ? null : Math.max(0, pttl) }
-  })
+  return keys.map((_, i) => withTtl(values[i] ?? null, ttlReplies[i]?.[1]))
+}
+
+function withTtl(value: Buffer | null, pttlReply: unknown): StoreValueWithTtl | null {
+  if (value === null) return null
+  // -1: no expiry. -2: the key expired between the two reads, so the value is as good as gone.
+  const pttl = Number(pttlReply)
+  return { value, ttlMs: pttl === -1 ? null : Math.max(0, pttl) }
 }
 
 function isOk(reply: unknown): boolean {

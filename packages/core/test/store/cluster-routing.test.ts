@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connectValkeyStore, type ValkeyConnectOptions } from '../../src/store/connect.js'
 import { isKeyshardError } from '../../src/errors.js'
 import { keySlot } from '../../src/store/key-slot.js'
-import type { Store } from '../../src/store/store.js'
+import type { Store, StoreValueWithTtl } from '../../src/store/store.js'
 
 // Its own cluster: the assertions count commands per node, and one test moves a slot.
 let cluster: TestCluster
@@ -174,6 +174,32 @@ describe('getMany on a cluster', () => {
     // One script call per master; the per-key reads happen inside it.
     expect(fromClients(seen, ['evalsha', 'eval', 'mget', 'get'])).toEqual([1, 1, 1])
     expect(seen.filter((s) => s.source === 'lua' && s.command === 'mget')).toHaveLength(keys.length)
+  })
+
+  it('reads values with their TTLs (for an L1) in one command per node too', async () => {
+    const store = await open()
+    const keys = Array.from({ length: 300 }, (_, i) => `batch-ttl:${i}`)
+    await store.setMany(
+      keys
+        .filter((_, i) => i % 3 !== 0)
+        .map((key, i) => ({ key, value: `v:${key}`, ttlMs: i % 2 === 0 ? null : 60_000 })),
+      o,
+    )
+    let read: Array<StoreValueWithTtl | null> = []
+    const seen = await commandsDuring(masterAddresses(), async () => {
+      read = await store.getManyWithTtl(keys, o)
+    })
+    const written = keys.filter((_, i) => i % 3 !== 0)
+    expect(read.map((r) => r?.value.toString() ?? null)).toEqual(
+      keys.map((key, i) => (i % 3 === 0 ? null : `v:${key}`)),
+    )
+    for (const r of read.filter((r) => r !== null)) {
+      const i = written.indexOf(r.value.toString().slice(2))
+      if (i % 2 === 0) expect(r.ttlMs).toBeNull()
+      else expect(r.ttlMs).toBeGreaterThan(50_000)
+    }
+    expect(fromClients(seen, ['evalsha', 'eval', 'mget', 'get', 'pttl'])).toEqual([1, 1, 1])
+    expect(seen.filter((s) => s.source === 'lua' && s.command === 'pttl')).toHaveLength(keys.length)
   })
 
   it('answers nil for a key of another type, as MGET does', async () => {
