@@ -212,17 +212,35 @@ export class ValkeyStore implements Store {
     return this.#run('MGET', o, () => this.#getManyCluster(keys))
   }
 
-  /** One command per node and batch (see groupByNode) instead of one per slot; results in input order. */
-  async #getManyCluster(keys: readonly string[]): Promise<Array<Buffer | null>> {
+  #getManyCluster(keys: readonly string[]): Promise<Array<Buffer | null>> {
+    return this.#readByNode(
+      keys,
+      (batch) =>
+        this.#acrossSlots(
+          () => this.#scripts.ksMgetNodeBuffer(batch[0] as string, batch.slice(1)),
+          () => this.#mgetPerSlot(batch),
+        ),
+      (batch) => this.#client.mgetBuffer(batch),
+    )
+  }
+
+  /**
+   * One command per node and batch (see groupByNode) instead of one per slot; results in input order. A batch
+   * whose keys span slots goes to `acrossSlots`, one of a single slot to `oneSlot`.
+   */
+  async #readByNode<R>(
+    keys: readonly string[],
+    acrossSlots: (batch: string[]) => Promise<Array<R | null>>,
+    oneSlot: (batch: string[]) => Promise<Array<R | null>>,
+  ): Promise<Array<R | null>> {
     const slots = (this.#client as Cluster).slots
-    const groups = groupByNode(keys, (slot) => slots[slot]?.[0])
-    const out = new Array<Buffer | null>(keys.length)
+    const out = new Array<R | null>(keys.length)
     const reads: Array<Promise<void>> = []
-    for (const group of groups) {
+    for (const group of groupByNode(keys, (slot) => slots[slot]?.[0])) {
       for (let start = 0; start < group.indices.length; start += NODE_BATCH) {
         const indices = group.indices.slice(start, start + NODE_BATCH)
         const batch = indices.map((i) => keys[i] as string)
-        const read = group.crossSlot ? this.#mgetAcrossSlots(batch) : this.#client.mgetBuffer(batch)
+        const read = group.crossSlot ? acrossSlots(batch) : oneSlot(batch)
         reads.push(
           read.then((values) => {
             for (let j = 0; j < indices.length; j++) out[indices[j] as number] = values[j] ?? null
@@ -234,21 +252,22 @@ export class ValkeyStore implements Store {
     return out
   }
 
-  async #mgetAcrossSlots(keys: string[]): Promise<Array<Buffer | null>> {
+  /** A node's keys of several slots through a cross-slot script, or per slot when the script cannot serve them. */
+  async #acrossSlots<R>(script: () => Promise<R>, perSlot: () => Promise<R>): Promise<R> {
     if (this.#crossSlotReads) {
       try {
-        return await this.#scripts.ksMgetNodeBuffer(keys[0] as string, keys.slice(1))
+        return await script()
       } catch (error) {
         // A reply error means this node would not serve every key (the slot map moved, a slot is migrating) or
         // the server will not run the script at all (no scripting for this ACL user, scripting disabled, script
-        // flags unknown): per-slot MGETs through the cluster client follow MOVED/ASK and refresh the slot map,
+        // flags unknown): per-slot reads through the cluster client follow MOVED/ASK and refresh the slot map,
         // and a refusal of the script itself is not asked again. A link error is not retried here, the per-slot
         // path would hit it too.
         if ((error as { name?: unknown } | null)?.name !== 'ReplyError') throw error
         if (SCRIPT_REFUSED.test((error as Error).message)) this.#crossSlotReads = false
       }
     }
-    return this.#mgetPerSlot(keys)
+    return perSlot()
   }
 
   getWithTtl(key: string, o: StoreCommandOptions): Promise<StoreValueWithTtl | null> {
@@ -268,39 +287,20 @@ export class ValkeyStore implements Store {
     return this.#run('MGET+PTTL', o, () => this.#readWithTtlCluster(keys))
   }
 
-  /** As #getManyCluster: one script call per node and batch, each value with its key's PTTL. */
-  async #readWithTtlCluster(keys: readonly string[]): Promise<Array<StoreValueWithTtl | null>> {
-    const slots = (this.#client as Cluster).slots
-    const out = new Array<StoreValueWithTtl | null>(keys.length)
-    const reads: Array<Promise<void>> = []
-    for (const group of groupByNode(keys, (slot) => slots[slot]?.[0])) {
-      for (let start = 0; start < group.indices.length; start += NODE_BATCH) {
-        const indices = group.indices.slice(start, start + NODE_BATCH)
-        const batch = indices.map((i) => keys[i] as string)
-        const read = group.crossSlot ? this.#readWithTtlAcrossSlots(batch) : this.#readWithTtlPerSlot(batch)
-        reads.push(
-          read.then((values) => {
-            for (let j = 0; j < indices.length; j++) out[indices[j] as number] = values[j] ?? null
-          }),
-        )
-      }
-    }
-    await Promise.all(reads)
-    return out
-  }
-
-  async #readWithTtlAcrossSlots(keys: string[]): Promise<Array<StoreValueWithTtl | null>> {
-    if (this.#crossSlotReads) {
-      try {
-        const flat = await this.#scripts.ksMgetTtlNodeBuffer(keys[0] as string, keys.slice(1))
-        return keys.map((_, i) => withTtl(flat[2 * i] as Buffer | null, flat[2 * i + 1]))
-      } catch (error) {
-        // As #mgetAcrossSlots: a moved slot or a refused script falls back to per-slot reads.
-        if ((error as { name?: unknown } | null)?.name !== 'ReplyError') throw error
-        if (SCRIPT_REFUSED.test((error as Error).message)) this.#crossSlotReads = false
-      }
-    }
-    return this.#readWithTtlPerSlot(keys)
+  /** As #getManyCluster, each value with its key's PTTL. */
+  #readWithTtlCluster(keys: readonly string[]): Promise<Array<StoreValueWithTtl | null>> {
+    return this.#readByNode(
+      keys,
+      (batch) =>
+        this.#acrossSlots(
+          async () => {
+            const flat = await this.#scripts.ksMgetTtlNodeBuffer(batch[0] as string, batch.slice(1))
+            return batch.map((_, i) => withTtl(flat[2 * i] as Buffer | null, flat[2 * i + 1]))
+          },
+          () => this.#readWithTtlPerSlot(batch),
+        ),
+      (batch) => this.#readWithTtlPerSlot(batch),
+    )
   }
 
   /** One GET…PTTL pipeline per slot, written in the same tick: still one round trip per node. */
