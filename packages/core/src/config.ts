@@ -96,7 +96,7 @@ const FALSE_WORDS = new Set(['false', '0', 'no', 'off'])
 /** Where a value came from, for error messages: an environment variable or an option. */
 type Source = { variable: string } | { option: string }
 
-function configError(source: Source, problem: string, cause?: unknown): KeyshardError {
+export function configError(source: Source, problem: string, cause?: unknown): KeyshardError {
   const name = 'variable' in source ? source.variable : `option ${source.option}`
   return new KeyshardError('ERR_CONFIG', `${name}: ${problem}`, {
     ...(cause === undefined ? {} : { cause }),
@@ -510,7 +510,7 @@ function parseInteger(text: string, min: number, source: Source): number {
   return value
 }
 
-function parseDurationFrom(value: Duration, source: Source): number {
+export function parseDurationFrom(value: Duration, source: Source): number {
   try {
     return parseDuration(value, 'duration')
   } catch (error) {
@@ -564,7 +564,7 @@ function optionalString(value: unknown, option: string): string | undefined {
   return value
 }
 
-function optionalInteger(value: unknown, min: number, option: string): number | undefined {
+export function optionalInteger(value: unknown, min: number, option: string): number | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     throw configError({ option }, `must be an integer >= ${min}, got ${String(value)}`)

@@ -283,12 +283,12 @@ export class Namespace<T = unknown> {
         })
         return result
       }
-      const reads = await this.#readEntriesForL1(pendingKeys, pendingFulls, timeoutMs)
+      const entries = await this.#readEntriesWithEnd(pendingKeys, pendingFulls, timeoutMs)
       pending.forEach((i, j) => {
-        const read = reads[j]
-        result[i] = this.#reportRead(keys[i] as string, read?.entry)
-        if (result[i] !== undefined && read !== undefined)
-          this.#fillL1(fulls[i] as string, read.entry, read.endsAt, generation)
+        const entry = entries[j]
+        result[i] = this.#reportRead(keys[i] as string, entry)
+        if (result[i] !== undefined && entry !== undefined)
+          this.#fillL1(fulls[i] as string, entry, generation)
       })
       return result
     } catch (error) {
@@ -611,7 +611,7 @@ export class Namespace<T = unknown> {
     const generation = l1.generation
     const entry = await this.#readEntryWithEnd(key, full, timeoutMs)
     const value = this.#reportRead(key, entry)
-    if (value !== undefined && entry !== undefined) this.#fillL1(full, entry, entry.endsAt, generation)
+    if (value !== undefined && entry !== undefined) this.#fillL1(full, entry, generation)
     return value
   }
 
@@ -629,12 +629,12 @@ export class Namespace<T = unknown> {
     return entry === undefined ? undefined : { ...entry, endsAt: endsAt(entry, read.ttlMs, readAt) }
   }
 
-  /** #readEntries for getMany with an L1: each entry with when it ends in Valkey, as #getFillingL1 reads it. */
-  async #readEntriesForL1(
+  /** #readEntries with when each entry ends in Valkey, as #readEntryWithEnd, for getMany with an L1. */
+  async #readEntriesWithEnd(
     keys: readonly string[],
     fulls: string[],
     timeoutMs: number,
-  ): Promise<Array<{ entry: StoredEntry<T>; endsAt: number } | undefined>> {
+  ): Promise<Array<(StoredEntry<T> & { endsAt: number }) | undefined>> {
     const readAt = Date.now()
     const reads = await this.#ctx.store.getManyWithTtl(fulls, { timeoutMs })
     const entries = await this.#decodeAndCheck(
@@ -646,7 +646,7 @@ export class Namespace<T = unknown> {
     return entries.map((entry, i) =>
       entry === undefined
         ? undefined
-        : { entry, endsAt: endsAt(entry, (reads[i] as StoreValueWithTtl).ttlMs, readAt) },
+        : { ...entry, endsAt: endsAt(entry, (reads[i] as StoreValueWithTtl).ttlMs, readAt) },
     )
   }
 
@@ -745,13 +745,13 @@ export class Namespace<T = unknown> {
     return miss
   }
 
-  #fillL1(full: string, entry: StoredEntry<T>, entryEndsAt: number, generation: number): void {
+  #fillL1(full: string, entry: StoredEntry<T> & { endsAt: number }, generation: number): void {
     this.#ctx.l1?.fill(
       full,
       this.name,
       entry.value,
       entry.tags.map((t) => t.tag),
-      entryEndsAt,
+      entry.endsAt,
       entry.raw.length,
       generation,
     )

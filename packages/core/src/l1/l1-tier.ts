@@ -1,8 +1,8 @@
 import { LRUCache } from 'lru-cache'
-import { parseDuration } from '../duration.js'
+import { configError, optionalInteger, parseDurationFrom } from '../config.js'
 import { KeyshardError } from '../errors.js'
 import type { Store } from '../store/store.js'
-import type { Duration, L1Options } from '../types.js'
+import type { L1Options } from '../types.js'
 import {
   type InvalidationMessage,
   InvalidationPublisher,
@@ -250,34 +250,14 @@ export class L1Tier implements Invalidations {
 /** Bad values are an ERR_CONFIG naming the option, like every other option of createCache. */
 export function resolveL1Options(options: L1Options): ResolvedL1Options {
   if (options === null || typeof options !== 'object') {
-    throw l1ConfigError('l1', `must be an object or false, got ${options === null ? 'null' : typeof options}`)
+    throw configError(
+      { option: 'l1' },
+      `must be an object or false, got ${options === null ? 'null' : typeof options}`,
+    )
   }
   return {
-    maxEntries: positiveInteger(options.maxEntries, 10_000, 'l1.maxEntries'),
-    maxBytes: positiveInteger(options.maxBytes, 64 * 1024 * 1024, 'l1.maxBytes'),
-    ttlMs: options.ttl === undefined ? 60_000 : l1Duration(options.ttl, 'l1.ttl'),
+    maxEntries: optionalInteger(options.maxEntries, 1, 'l1.maxEntries') ?? 10_000,
+    maxBytes: optionalInteger(options.maxBytes, 1, 'l1.maxBytes') ?? 64 * 1024 * 1024,
+    ttlMs: options.ttl === undefined ? 60_000 : parseDurationFrom(options.ttl, { option: 'l1.ttl' }),
   }
-}
-
-function positiveInteger(value: unknown, fallback: number, option: string): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw l1ConfigError(option, `must be a positive integer, got ${String(value)}`)
-  }
-  return value
-}
-
-function l1Duration(value: Duration, option: string): number {
-  try {
-    return parseDuration(value, 'duration')
-  } catch (error) {
-    throw l1ConfigError(option, (error as Error).message, error)
-  }
-}
-
-function l1ConfigError(option: string, problem: string, cause?: unknown): KeyshardError {
-  return new KeyshardError('ERR_CONFIG', `option ${option}: ${problem}`, {
-    ...(cause === undefined ? {} : { cause }),
-    details: { option },
-  })
 }

@@ -27,6 +27,44 @@ async function until(check: () => Promise<boolean>, ms = 2000): Promise<void> {
 const isEntryWrite = (key: string, onlyIfAbsent: boolean | undefined) => !onlyIfAbsent && !key.includes('__')
 
 describe('L1 through the cache (memory store)', () => {
+  it('reads TTLs with values only for reads that can fill an L1', async () => {
+    const reads: string[] = []
+    class CountingStore extends MemoryStore {
+      override get(...args: Parameters<MemoryStore['get']>) {
+        reads.push('get')
+        return super.get(...args)
+      }
+      override getMany(...args: Parameters<MemoryStore['getMany']>) {
+        reads.push('getMany')
+        return super.getMany(...args)
+      }
+      override getWithTtl(...args: Parameters<MemoryStore['getWithTtl']>) {
+        reads.push('getWithTtl')
+        return super.getWithTtl(...args)
+      }
+      override getManyWithTtl(...args: Parameters<MemoryStore['getManyWithTtl']>) {
+        reads.push('getManyWithTtl')
+        return super.getManyWithTtl(...args)
+      }
+    }
+    const bus = new MemoryBus()
+    const readAll = async (cache: Cache) => {
+      const ns = cache.namespace<string>('ttl-reads')
+      // Called in the same tick, so all three see the L1 as it is now.
+      await Promise.all([ns.get('a'), ns.getMany(['b', 'c']), ns.getOrSet('d', () => 'loaded')])
+      const seen = new Set(reads.splice(0))
+      await ns.delete('d')
+      return [...seen].sort()
+    }
+    const withoutL1 = await make(new CountingStore({ bus }), { l1: false })
+    expect(await readAll(withoutL1)).toEqual(['get', 'getMany'])
+    const withL1 = await make(new CountingStore({ bus }))
+    expect(await readAll(withL1)).toEqual(['getManyWithTtl', 'getWithTtl'])
+    // While the invalidation link is down the L1 takes no fills, so its TTLs are not read either.
+    bus.simulateLinkDrop()
+    expect(await readAll(withL1)).toEqual(['get', 'getMany'])
+  })
+
   it('does not keep a loaded value whose tag was invalidated while it was being written', async () => {
     let beforeWrite: (() => Promise<unknown>) | undefined
     class GapStore extends MemoryStore {
