@@ -382,13 +382,14 @@ function parseAddresses(text: string, source: Source): ParsedAddresses {
 
 /**
  * Splits on commas, except one inside a URL's user:password (written unencoded): the piece after it carries the
- * '@' but no scheme, and splitting there would echo half a password in an error message.
+ * '@' but no scheme, and splitting there would echo half a password in an error message. The piece before may
+ * hold an '@' of its own (a password such as `s3cr@t:pa,ss`), so that is no reason to split.
  */
 function splitAddressList(text: string): string[] {
   const out: string[] = []
   for (const piece of text.split(',')) {
     const previous = out.at(-1)
-    if (previous?.includes('://') && !previous.includes('@') && piece.includes('@') && !piece.includes('://'))
+    if (previous?.includes('://') && piece.includes('@') && !piece.includes('://'))
       out[out.length - 1] = `${previous},${piece}`
     else out.push(piece)
   }

@@ -21,8 +21,18 @@ export interface KeyshardErrorOptions {
   details?: Record<string, unknown>
 }
 
+/**
+ * Registered symbol, so the ESM and CJS builds loaded in one process (two copies of this class) recognise each
+ * other's errors, where a plain prototype check would not.
+ */
+const BRAND = Symbol.for('keyshard.error')
+
 /** The one base class for every error Keyshard raises on purpose. */
 export class KeyshardError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
+  }
+
   override readonly name: string = 'KeyshardError'
   readonly code: KeyshardErrorCode
   readonly details: Record<string, unknown>
@@ -31,6 +41,7 @@ export class KeyshardError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.details = options.details ?? {}
+    Object.defineProperty(this, BRAND, { value: true })
   }
 }
 

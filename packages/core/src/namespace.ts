@@ -183,9 +183,10 @@ export class Namespace<T = unknown> {
     if (typeof batchLoader !== 'function')
       throw new KeyshardError('ERR_LOADER', 'getManyOrSet needs a loader function')
     // Pinned before the loader reads its data, so an invalidation that resolves while it runs leaves the loaded
-    // values unreadable. Awaited at the write; a failed load never needs them.
+    // values unreadable. Awaited before the loader, or it could reach the server after such an invalidation (queued
+    // behind this connection's other traffic) and create a fresh epoch; a failed pin is reported by the write.
     const pinned = this.#ctx.epochs.ensure(this.name, tags, ttlMs, this.#ctx.timeouts.bulkMs)
-    pinned.catch(() => undefined)
+    await pinned.catch(() => undefined)
     this.#ctx.events.emit('loader:call', { namespace: this.name, key: missing[0] as string })
     let loaded: Map<string, T> | Array<T | undefined>
     try {

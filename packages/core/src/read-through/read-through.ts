@@ -510,7 +510,11 @@ export class ReadThrough<T> {
     // unreadable: it finds these epochs already pinned, and moves the L1 generation past this one.
     const start = { generation: this.#shared.ctx.l1?.generation ?? 0, pinned: this.#pinEpochs(o) }
     events.emit('loader:call', { namespace: ns, key })
-    const loaded = Promise.resolve()
+    // The loader waits for the pin to reach the server: sent alongside it, the pin could queue behind this
+    // connection's other traffic and land after an invalidateTag that resolved during the load, sealing the old
+    // value with a fresh epoch. Inside `loaded`, so the caller's timeouts cover the wait; a failed pin is
+    // reported by the write.
+    const loaded = (start.pinned?.epochs.then(noop, noop) ?? Promise.resolve())
       .then(() => loader(ctx))
       .then(
         (value) => {
@@ -739,6 +743,8 @@ function isStaleUsable(entry: { expiresAt: number; staleUntil: number }, now: nu
 function remaining(totalMs: number | undefined, started: number): number | undefined {
   return totalMs === undefined ? undefined : Math.max(0, totalMs - (performance.now() - started))
 }
+
+function noop(): void {}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))

@@ -30,3 +30,29 @@ export function firstMasterByAddress(cluster: Cluster): Redis | undefined {
   }
   return first
 }
+
+/**
+ * The masters that own slots according to the slot table, ordered by address, with the owners the client
+ * holds no connection to. `cluster.nodes('master')` drops a node once its connection ends, so a walk over it would
+ * skip that master's keys and report success; the slot table still names every owner.
+ */
+export function slotOwners(cluster: Cluster): { masters: Redis[]; unreachable: string[] } {
+  const connections = new Map(cluster.nodes('all').map((n) => [nodeAddress(n), n]))
+  const owners = new Set<string>()
+  let unowned = 0
+  for (let slot = 0; slot < 16384; slot++) {
+    const address = cluster.slots[slot]?.[0]
+    if (address === undefined) unowned++
+    else owners.add(address)
+  }
+  const masters: Redis[] = []
+  const unreachable: string[] = []
+  for (const address of [...owners].sort((a, b) => a.localeCompare(b))) {
+    const node = connections.get(address)
+    // A node still in the pool may be connecting (iovalkey connects lazily): the command waits for it, or fails.
+    if (node !== undefined && node.status !== 'end') masters.push(node)
+    else unreachable.push(address)
+  }
+  if (unowned > 0) unreachable.push(`${unowned} slots with no known owner`)
+  return { masters, unreachable }
+}

@@ -16,7 +16,7 @@ import type {
 } from './store.js'
 import type { Subscriber } from './subscriber.js'
 import { InflightCommands } from './inflight-commands.js'
-import { firstMasterByAddress, mastersByAddress, nodeAddress } from './node-address.js'
+import { firstMasterByAddress, mastersByAddress, nodeAddress, slotOwners } from './node-address.js'
 import { quitWithin, withTimeout } from './with-timeout.js'
 import { toKeyshardError } from './wire-errors.js'
 import { WriteCoalescer } from './write-coalescer.js'
@@ -163,6 +163,20 @@ export class ValkeyStore implements Store {
   #masters(): Redis[] {
     if (this.kind === 'single') return [this.#client as Redis]
     return mastersByAddress(this.#client as Cluster)
+  }
+
+  /** Every slot owner, for commands that must visit all keys: an unreachable owner fails them, never is skipped. */
+  #allMasters(what: string): Redis[] {
+    if (this.kind === 'single') return [this.#client as Redis]
+    const { masters, unreachable } = slotOwners(this.#client as Cluster)
+    if (unreachable.length > 0) {
+      throw new KeyshardError(
+        'ERR_CONNECT',
+        `${what}: no connection to the master(s) owning some slots: ${unreachable.join(', ')}`,
+        { details: { unreachable } },
+      )
+    }
+    return masters
   }
 
   /** One MGET per slot group, sent together (one write per node), results in input order. */
@@ -463,7 +477,7 @@ export class ValkeyStore implements Store {
 
   scan(match: string, cursor: string, count: number, o: StoreCommandOptions): Promise<ScanPage> {
     return this.#run('SCAN', o, async () => {
-      const masters = this.#masters()
+      const masters = this.#allMasters('SCAN')
       let index = 0
       let nodeCursor = '0'
       if (cursor !== '0') {
@@ -484,7 +498,7 @@ export class ValkeyStore implements Store {
   deleteMatching(match: string, o: StoreCommandOptions): Promise<number> {
     return this.#run('delete matching', o, async () => {
       let deleted = 0
-      for (const node of this.#masters()) {
+      for (const node of this.#allMasters('delete matching')) {
         let cursor = '0'
         do {
           const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000)
@@ -504,7 +518,7 @@ export class ValkeyStore implements Store {
 
   flushAll(o: StoreCommandOptions): Promise<void> {
     return this.#run('FLUSHDB', o, async () => {
-      await Promise.all(this.#masters().map((node) => node.flushdb()))
+      await Promise.all(this.#allMasters('FLUSHDB').map((node) => node.flushdb()))
     })
   }
 

@@ -477,3 +477,21 @@ describe('secrets', () => {
     expect(explicit.message).toContain('***@h:1/2')
   })
 })
+
+describe('unencoded passwords holding "@" and ","', () => {
+  it.each([
+    ['s3cr@t:pa,ss', ['s3cr', 't:pa', 'pa,ss', 'ss@']],
+    ['p@ss:w/rd#1,x %?', ['ss:w', 'w/rd', 'rd#1', '#1', 'x %']],
+  ])('never echo a fragment of %j in an ERR_CONFIG message', (password, fragments) => {
+    const url = `redis://app:${password}@10.0.0.1:6379`
+    for (const attempt of [() => resolve({ CACHE_ADDRS: url }), () => resolve({}, { url })]) {
+      let message = ''
+      try {
+        attempt()
+      } catch (error) {
+        message = (error as Error).message
+      }
+      for (const fragment of fragments) expect(message).not.toContain(fragment)
+    }
+  })
+})
