@@ -305,6 +305,9 @@ export class ReadThrough<T> {
    * stores its value whoever stops waiting.
    */
   async #join(key: string, flight: SharedFlight, o: Resolved): Promise<T> {
+    // A miss like the starter's, as a caller waiting on another instance's lock counts one: otherwise hitRate
+    // would depend on whether the callers of a missing key share a process.
+    this.#shared.ctx.events.emit('miss', { namespace: this.#host.name, key })
     const result = flight.result as Promise<T>
     const stale = flight.context as ReadThroughEntry<T> | undefined
     const limit = (stale === undefined ? undefined : o.softTimeoutMs) ?? o.hardTimeoutMs

@@ -157,17 +157,23 @@ export async function connectValkeyStore(options: ValkeyConnectOptions): Promise
     await Promise.race([checking, deadline])
   } catch (error) {
     client.disconnect()
-    const remaining = Math.max(100, options.dialTimeoutMs - (Date.now() - began))
+    const timedOut = error instanceof Error && error.message.includes('dialTimeoutMs')
+    const fallback = timedOut ? `timeout (${(error as Error).message})` : describeConnectError(error)
+    // Past the dial timeout a second dial would overrun it and report its own short limit as the reason, so a
+    // vague reason then gives way to the timeout itself.
+    const remaining = options.dialTimeoutMs - (Date.now() - began)
     await Promise.all(
       [...tried].map(async (a) => {
         const reason = reasons.get(a)
         if (reason !== undefined && !VAGUE.test(reason)) return
+        if (timedOut || remaining <= 0) {
+          reasons.set(a, fallback)
+          return
+        }
         const i = a.lastIndexOf(':')
         reasons.set(a, await diagnose(a.slice(0, i), Number(a.slice(i + 1)), base, remaining))
       }),
     )
-    const timedOut = error instanceof Error && error.message.includes('dialTimeoutMs')
-    const fallback = timedOut ? `timeout (${(error as Error).message})` : describeConnectError(error)
     const lines = [...tried].map((a) => `${a}: ${reasons.get(a) ?? fallback}`)
     for (const [a, r] of reasons) if (!tried.has(a)) lines.push(`${a}: ${r}`)
     throw new KeyshardError(

@@ -74,6 +74,37 @@ describe('observability', () => {
     await meterProvider.shutdown()
   })
 
+  it('counts every caller that joins a load under way as a miss', async () => {
+    const cache = await createCache({ fromEnv: false, store: new MemoryStore() })
+    open.push(cache)
+    const ns = cache.namespace<string>('j')
+    const misses: string[] = []
+    cache.on('miss', ({ key }) => misses.push(key))
+    let release = (): void => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let calls = 0
+    const loader = async (): Promise<string> => {
+      calls++
+      await gate
+      return 'v'
+    }
+    const first = ns.getOrSet('k', loader)
+    // One caller joins before its own read (the load is already flying), one after reading alongside the first.
+    const beforeRead = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      return ns.getOrSet('k', loader)
+    })()
+    const alongside = ns.getOrSet('k', loader)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    release()
+    expect(await Promise.all([first, alongside, beforeRead])).toEqual(['v', 'v', 'v'])
+    expect(calls).toBe(1)
+    expect(misses).toEqual(['k', 'k', 'k'])
+    expect(cache.stats()).toMatchObject({ hits: 0, misses: 3, loaderCalls: 1 })
+  })
+
   it('counts stale serves and errors in stats()', async () => {
     const cache = await createCache({ fromEnv: false, store: new MemoryStore() })
     open.push(cache)
