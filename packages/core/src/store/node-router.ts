@@ -55,6 +55,17 @@ export class NodeRouter {
 }
 
 /**
+ * Whether a multi-key command was refused because its slot is moving (keys split between two nodes): the keys
+ * can still be read one by one, each following its own redirect.
+ */
+export function isSlotMoving(error: unknown): boolean {
+  const e = error as { name?: unknown; message?: unknown } | null
+  return (
+    e?.name === 'ReplyError' && typeof e.message === 'string' && /^(TRYAGAIN|ASK|MOVED)\b/.test(e.message)
+  )
+}
+
+/**
  * Whether a command that failed on a node it was sent to directly should be sent again through the cluster
  * client: a redirect or cluster-state reply, or a link failure (the cluster client reconnects and re-routes).
  * Any other reply (WRONGTYPE, OOM…) is the answer and would be the same again.

@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'iovalkey'
 import { KeyshardError } from '../errors.js'
 import { SCRIPTS } from './scripts.js'
 import { groupByNode } from './node-groups.js'
-import { NodeRouter, needsClusterClient } from './node-router.js'
+import { isSlotMoving, NodeRouter, needsClusterClient } from './node-router.js'
 import { groupBySlot } from './slot-groups.js'
 import type {
   NodeHealth,
@@ -324,7 +324,16 @@ export class ValkeyStore implements Store {
       groupBySlot(keys).map(async (indices) => {
         const slotKeys = indices.map((i) => keys[i] as string)
         const node = this.#router?.reader(slotKeys[0] as string)
-        const values = await this.#onNode(node, (client) => readWithTtl(client, slotKeys, 'MGET'))
+        const values = await this.#onNode(node, (client) => readWithTtl(client, slotKeys, 'MGET')).catch(
+          (error: unknown) =>
+            // Half migrated: MGET answers TRYAGAIN and the moved keys' PTTLs ASK, and the cluster client retries a
+            // pipeline only when all its errors agree. Each key's GET and PTTL redirect alike, so per key it does.
+            slotKeys.length > 1 && isSlotMoving(error)
+              ? Promise.all(
+                  slotKeys.map(async (key) => (await readWithTtl(this.#client, [key], 'GET'))[0] ?? null),
+                )
+              : Promise.reject(error),
+        )
         indices.forEach((i, j) => {
           out[i] = values[j] ?? null
         })
