@@ -1,17 +1,8 @@
-import { getTestServers } from '@keyshard/testkit'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { type Cache, createCache } from '../../src/cache.js'
-import type { CacheOptions } from '../../src/types.js'
+import { closedAfterAll, valkeyTopologies as topologies } from './valkey-topologies.js'
 
-const servers = getTestServers()
-const topologies: Array<[string, CacheOptions]> = [
-  ['single', { mode: 'single', addresses: [servers.standalone.address] }],
-  ['cluster', { mode: 'cluster', addresses: servers.cluster.seeds }],
-]
-const open: Cache[] = []
-afterAll(async () => {
-  await Promise.all(open.splice(0).map((c) => c.close()))
-})
+const open = closedAfterAll()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe.each(topologies)('getOrSet stampede (%s)', (name, connection) => {

@@ -1,36 +1,22 @@
-import { type ClusterNode, startCluster, type TestCluster } from '@keyshard/testkit'
-import { Cluster, Redis } from 'iovalkey'
+import type { ClusterNode, TestCluster } from '@keyshard/testkit'
+import { type Cluster, Redis } from 'iovalkey'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { keySlot } from '../../src/store/key-slot.js'
-import type { Subscriber } from '../../src/store/subscriber.js'
-import { ValkeyStore } from '../../src/store/valkey-store.js'
+import type { ValkeyStore } from '../../src/store/valkey-store.js'
+import { type PrivateClusterStore, privateClusterStore } from './private-cluster-store.js'
 
-// Its own cluster: one slot is left half migrated, which would disturb every other test on the shared one.
+// One slot is left half migrated.
+let own: PrivateClusterStore
 let cluster: TestCluster
 let client: Cluster
 let store: ValkeyStore
 const o = { timeoutMs: 5000 }
 
 beforeAll(async () => {
-  cluster = await startCluster({ masters: 3, replicasPerMaster: 0 })
-  client = new Cluster(
-    cluster.seeds.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })),
-    { enableAutoPipelining: false },
-  )
-  client.on('error', () => {})
-  store = new ValkeyStore(client, {
-    offlineQueueLimit: 1000,
-    readFrom: 'primary',
-    autoPipelining: false,
-    makeSubscriber: () => ({}) as Subscriber,
-    pingAddress: async () => 0,
-  })
-  await new Promise<void>((resolve) => client.once('ready', () => resolve()))
+  own = await privateClusterStore({ masters: 3, replicasPerMaster: 0 })
+  ;({ cluster, client, store } = own)
 }, 60_000)
-afterAll(async () => {
-  client?.disconnect()
-  await cluster?.stop()
-})
+afterAll(() => own?.stop())
 
 const direct = (node: ClusterNode): Redis =>
   new Redis({ host: node.host, port: node.port, lazyConnect: true })

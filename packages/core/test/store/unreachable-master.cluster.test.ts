@@ -1,38 +1,26 @@
-import { startCluster, type TestCluster } from '@keyshard/testkit'
-import { Cluster } from 'iovalkey'
+import type { TestCluster } from '@keyshard/testkit'
+import type { Cluster } from 'iovalkey'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { isKeyshardError } from '../../src/errors.js'
-import type { Subscriber } from '../../src/store/subscriber.js'
-import { ValkeyStore } from '../../src/store/valkey-store.js'
+import type { ValkeyStore } from '../../src/store/valkey-store.js'
+import { type PrivateClusterStore, privateClusterStore } from './private-cluster-store.js'
 
-// Its own cluster: a master is killed. The node timeout is long so no failover hands its slots to another node
-// while the test runs: the slots stay owned by a master the client has no connection to.
+// A master is killed. The node timeout is long so no failover hands its slots to another node while the test
+// runs: the slots stay owned by a master the client has no connection to.
+let own: PrivateClusterStore
 let cluster: TestCluster
 let client: Cluster
 let store: ValkeyStore
 const o = { timeoutMs: 5000 }
 
 beforeAll(async () => {
-  cluster = await startCluster({ masters: 3, replicasPerMaster: 0, nodeTimeoutMs: 60_000 })
-  client = new Cluster(
-    cluster.seeds.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })),
-    { enableAutoPipelining: false, clusterRetryStrategy: () => 100 },
+  own = await privateClusterStore(
+    { masters: 3, replicasPerMaster: 0, nodeTimeoutMs: 60_000 },
+    { clusterRetryStrategy: () => 100 },
   )
-  client.on('error', () => {})
-  client.on('node error', () => {})
-  store = new ValkeyStore(client, {
-    offlineQueueLimit: 1000,
-    readFrom: 'primary',
-    autoPipelining: false,
-    makeSubscriber: () => ({}) as Subscriber,
-    pingAddress: async () => 0,
-  })
-  await new Promise<void>((resolve) => client.once('ready', () => resolve()))
+  ;({ cluster, client, store } = own)
 }, 60_000)
-afterAll(async () => {
-  client?.disconnect()
-  await cluster?.stop()
-})
+afterAll(() => own?.stop())
 
 async function waitFor(check: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 50))

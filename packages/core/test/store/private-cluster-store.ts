@@ -1,0 +1,46 @@
+import { type StartClusterOptions, startCluster, type TestCluster } from '@keyshard/testkit'
+import { Cluster, type ClusterOptions } from 'iovalkey'
+import type { Subscriber } from '../../src/store/subscriber.js'
+import { ValkeyStore } from '../../src/store/valkey-store.js'
+
+export interface PrivateClusterStore {
+  cluster: TestCluster
+  /** The iovalkey client the store runs on, for arranging keys and watching its view of the nodes. */
+  client: Cluster
+  store: ValkeyStore
+  stop(): Promise<void>
+}
+
+/**
+ * A cluster of the test's own (for tests that kill nodes or leave slots half moved, which would disturb every
+ * other test on the shared one) and a ValkeyStore built straight on an iovalkey client the test can observe.
+ */
+export async function privateClusterStore(
+  options: StartClusterOptions,
+  clientOptions: ClusterOptions = {},
+): Promise<PrivateClusterStore> {
+  const cluster = await startCluster(options)
+  const client = new Cluster(
+    cluster.seeds.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })),
+    { enableAutoPipelining: false, ...clientOptions },
+  )
+  client.on('error', () => {})
+  client.on('node error', () => {})
+  const store = new ValkeyStore(client, {
+    offlineQueueLimit: 1000,
+    readFrom: 'primary',
+    autoPipelining: false,
+    makeSubscriber: () => ({}) as Subscriber,
+    pingAddress: async () => 0,
+  })
+  await new Promise<void>((resolve) => client.once('ready', () => resolve()))
+  return {
+    cluster,
+    client,
+    store,
+    async stop() {
+      client.disconnect()
+      await cluster.stop()
+    },
+  }
+}
