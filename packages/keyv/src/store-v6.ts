@@ -1,4 +1,4 @@
-import { coreTtl, EXPIRED, KeyshardStoreBase } from './store.js'
+import { coreTtl, EXPIRED, KeyshardStoreBase, type Lane } from './store.js'
 
 /** What Keyv 6 reads from `capabilities`: `expires: true` makes it pass absolute expiry times, unbridged. */
 export interface KeyshardStoreCapabilities {
@@ -64,7 +64,7 @@ export class KeyshardStoreV6 extends KeyshardStoreBase {
 
   /** @param expires absolute expiry in ms since the epoch; one already past deletes the key. */
   async set(key: string, value: unknown, expires?: number): Promise<boolean> {
-    const view = this.current ?? (await this.view())
+    const view = this.viewNow() ?? (await this.view())
     const ttl = ttlUntil(expires)
     if (ttl === EXPIRED) {
       await view.delete(this.userKey(key))
@@ -82,12 +82,17 @@ export class KeyshardStoreV6 extends KeyshardStoreBase {
   }
 
   async deleteMany(keys: string[]): Promise<boolean[]> {
-    return (this.current ?? (await this.view())).deleteMany(keys.map((k) => this.userKey(k)))
+    return this.perLane(keys, (view, userKeys) => view.deleteMany(userKeys))
   }
 
   /** Keyv 6 does not prefix keys for a store that owns its namespace, so keys are used as given. */
-  protected override userKey(key: string): string {
+  protected override userKey(key: string, _lane?: Lane): string {
     return key
+  }
+
+  /** Keys arrive bare, so they all belong to the namespace set last. */
+  protected override keysCarryNamespace(): boolean {
+    return false
   }
 
   async *iterator<Value>(): AsyncGenerator<[string, Value], void> {

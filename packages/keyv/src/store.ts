@@ -36,6 +36,24 @@ export interface KeyshardStoreOptions {
   encoder?: Encoder
 }
 
+/** One Keyv namespace the store was given, and the Keyshard namespace its keys live in. */
+export interface Lane {
+  /** As Keyv gave it; undefined for none. */
+  readonly keyvNamespace: string | undefined
+  /** The Keyshard namespace: Keyv's, else the store's `namespace` option, else a pinned Namespace's. */
+  readonly name: string
+  /** `<keyv namespace>:`, kept so the hot path does not build it on every call. */
+  readonly keyvPrefix: string | undefined
+  /** `<keyv namespace>:`, or a bare `:` without one: what Keyv 5 expects before each iterated key (see userKey). */
+  readonly head: string
+  view: Namespace<unknown> | undefined
+}
+
+function newLane(keyvNamespace: string | undefined, name: string): Lane {
+  const keyvPrefix = keyvNamespace === undefined ? undefined : `${keyvNamespace}:`
+  return { keyvNamespace, name, keyvPrefix, head: keyvPrefix ?? ':', view: undefined }
+}
+
 type Source =
   | { kind: 'cache'; cache: Cache }
   | { kind: 'namespace'; namespace: Namespace<unknown> }
@@ -81,17 +99,15 @@ export abstract class KeyshardStoreBase extends EventEmitter {
   readonly #fallbackName: string
   #cache: Cache | undefined
   #connecting: Promise<Cache> | undefined
-  #namespaceName: string
-  #keyvNamespace: string | undefined
-  /** `<keyv namespace>:`, kept so the hot path does not build it on every call. */
-  #keyvPrefix: string | undefined
-  /** `<keyv namespace>:`, or a bare `:` without one: what Keyv 5 expects before each iterated key (see userKey). */
-  #head = ':'
-  #view: Namespace<unknown> | undefined
+  /** Where keys go when they carry no other Keyv namespace's head: the namespace Keyv set last. */
+  #lane: Lane
+  /** One lane per Keyv namespace this store was given, so keys of each keep to their own (see laneOf). */
+  readonly #lanes = new Map<string, Lane>()
+  #warnedShared = false
   #disconnected = false
   readonly #forwardError = (payload: CacheEventMap['error']): void => {
     // The cache is shared by every namespace; only this store's errors (or connection-wide ones) belong here.
-    if (payload.namespace !== undefined && payload.namespace !== this.#namespaceName) return
+    if (payload.namespace !== undefined && !this.#servesNamespace(payload.namespace)) return
     this.emitError(payload.error)
   }
 
@@ -100,11 +116,10 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     const kind = classify(source)
     this.#encoder = options.encoder ?? rawStringEncoder
     this.#fallbackName = options.namespace ?? DEFAULT_NAMESPACE
-    this.#namespaceName = this.#fallbackName
     this.opts = { dialect: 'redis', url: 'keyshard://' }
+    this.#pinned = kind.kind === 'namespace' ? kind.namespace : undefined
+    this.#lane = newLane(undefined, this.#pinned?.name ?? this.#fallbackName)
     if (kind.kind === 'namespace') {
-      this.#pinned = kind.namespace
-      this.#namespaceName = kind.namespace.name
       this.#owned = false
     } else if (kind.kind === 'cache') {
       this.#owned = false
@@ -139,24 +154,22 @@ export abstract class KeyshardStoreBase extends EventEmitter {
    * Namespace keeps that namespace whatever Keyv says.
    */
   get namespace(): string | undefined {
-    return this.#keyvNamespace
+    return this.#lane.keyvNamespace
   }
 
   set namespace(value: string | undefined) {
-    this.#keyvNamespace = value === '' ? undefined : value
-    this.#keyvPrefix = this.#keyvNamespace === undefined ? undefined : `${this.#keyvNamespace}:`
-    this.#head = this.#keyvPrefix ?? ':'
-    if (this.#pinned !== undefined) return
-    const next = this.#keyvNamespace ?? this.#fallbackName
-    if (next !== this.#namespaceName) {
-      this.#namespaceName = next
-      this.#view = undefined
+    const keyvNamespace = value === '' || value === undefined ? undefined : value
+    let lane = this.#lanes.get(keyvNamespace ?? '')
+    if (lane === undefined) {
+      lane = newLane(keyvNamespace, this.#pinned?.name ?? keyvNamespace ?? this.#fallbackName)
+      this.#lanes.set(keyvNamespace ?? '', lane)
     }
+    this.#lane = lane
   }
 
   /** The Keyshard namespace the store reads and writes: Keyv's, else the `namespace` option, else a pinned one's. */
   protected get namespaceName(): string {
-    return this.#namespaceName
+    return this.#lane.name
   }
 
   /** The Keyshard cache behind this store, once connected (undefined for a store built on a Namespace). */
@@ -172,35 +185,41 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     await this.view()
   }
 
-  /** Deletes every key of this store's namespace, on every master, and nothing else. */
+  /**
+   * Deletes every key of this store's namespace, on every master, and nothing else. Keyv 5 names no namespace
+   * here, so for a store shared by several Keyvs this is the namespace Keyv set last.
+   */
   async clear(): Promise<void> {
-    await (this.current ?? (await this.view())).clear()
+    await (this.viewNow() ?? (await this.view())).clear()
   }
 
   async delete(key: string): Promise<boolean> {
-    return (this.current ?? (await this.view())).delete(this.userKey(key))
+    const lane = this.laneOf(key)
+    return (this.viewNow(lane) ?? (await this.view(lane))).delete(this.userKey(key, lane))
   }
 
   async has(key: string): Promise<boolean> {
-    return (this.current ?? (await this.view())).has(this.userKey(key))
+    const lane = this.laneOf(key)
+    return (this.viewNow(lane) ?? (await this.view(lane))).has(this.userKey(key, lane))
   }
 
-  async hasMany(keys: string[]): Promise<boolean[]> {
-    return (this.current ?? (await this.view())).hasMany(keys.map((k) => this.userKey(k)))
+  hasMany(keys: string[]): Promise<boolean[]> {
+    return this.perLane(keys, (view, userKeys) => view.hasMany(userKeys))
   }
 
   // get and set are not async: on the hot path an async wrapper around the namespace's promise costs extra ticks.
   get<Value>(key: string): Promise<Value | undefined> {
-    const view = this.current
+    const lane = this.laneOf(key)
+    const view = this.#pinned ?? lane.view
     const read =
-      view === undefined ? this.view().then((v) => v.get(this.userKey(key))) : view.get(this.userKey(key))
+      view === undefined
+        ? this.view(lane).then((v) => v.get(this.userKey(key, lane)))
+        : view.get(this.userKey(key, lane))
     return read as Promise<Value | undefined>
   }
 
-  async getMany<Value>(keys: string[]): Promise<Array<Value | undefined>> {
-    return (this.current ?? (await this.view())).getMany(keys.map((k) => this.userKey(k))) as Promise<
-      Array<Value | undefined>
-    >
+  getMany<Value>(keys: string[]): Promise<Array<Value | undefined>> {
+    return this.perLane(keys, (view, userKeys) => view.getMany(userKeys)) as Promise<Array<Value | undefined>>
   }
 
   /** Stops forwarding errors and, when the store created its cache, closes the connection. Idempotent. */
@@ -213,29 +232,94 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     await cache?.close()
   }
 
-  /** The view when it already exists: the hot path then skips view()'s extra promise. */
-  protected get current(): Namespace<unknown> | undefined {
-    return this.#pinned ?? this.#view
+  /**
+   * The lane of a key as Keyv 5 hands it over: the Keyv namespace whose `<namespace>:` it starts with, of those
+   * Keyv gave this store, else the one set last. Keyshard namespaces hold no `:`, so the text before the first
+   * `:` is the only candidate. A Keyv 5 store shared by Keyvs of different namespaces thereby keeps each one's
+   * keys in its own Keyshard namespace, whichever Keyv set its namespace last.
+   */
+  protected laneOf(key: string): Lane {
+    const lane = this.#lane
+    if (this.#lanes.size < 2 || !this.keysCarryNamespace()) return lane
+    if (typeof key !== 'string' || (lane.keyvPrefix !== undefined && key.startsWith(lane.keyvPrefix)))
+      return lane
+    const colon = key.indexOf(':')
+    const other = colon > 0 ? this.#lanes.get(key.slice(0, colon)) : undefined
+    if (other === undefined) return lane
+    // A key of another namespace than the one set last: two Keyvs are using this store at once.
+    if (!this.#warnedShared) this.#warnShared(other)
+    return this.#pinned === undefined ? other : lane
   }
 
-  /** The Keyshard namespace for the current Keyv namespace. */
-  protected async view(): Promise<Namespace<unknown>> {
+  /** Whether keys arrive behind `<namespace>:` (Keyv 5), so that they tell which Keyv namespace they belong to. */
+  protected keysCarryNamespace(): boolean {
+    return true
+  }
+
+  /** The lane a Keyv namespace name (as the iterator or an {@link IteratedKey} gives it) stands for. */
+  protected laneNamed(keyvNamespace: string | undefined): Lane {
+    return this.#lanes.get(keyvNamespace ?? '') ?? this.#lane
+  }
+
+  /** The view of a lane's Keyshard namespace when it already exists, so the hot path skips a promise. */
+  protected viewNow(lane: Lane = this.#lane): Namespace<unknown> | undefined {
+    return this.#pinned ?? lane.view
+  }
+
+  /** The Keyshard namespace of a lane, the current one by default. */
+  protected async view(lane: Lane = this.#lane): Promise<Namespace<unknown>> {
     if (this.#pinned !== undefined) return this.#pinned
-    if (this.#view !== undefined) return this.#view
+    if (lane.view !== undefined) return lane.view
     if (this.#disconnected && this.#owned) {
       throw new KeyshardError('ERR_CLOSED', 'This Keyv store was disconnected; create a new one')
     }
     const cache = this.#cache ?? (await (this.#connecting as Promise<Cache>))
-    const name = this.#namespaceName
     // Keyv semantics: no ttl means no expiry, so the cache's default TTL must not apply. No transformers:
     // Keyv has its own compression, and the stored bytes stay Keyv's string, readable by other Keyv stores.
-    const view = cache.namespace<unknown>(name, {
+    lane.view ??= cache.namespace<unknown>(lane.name, {
       defaultTtl: null,
       encoder: this.#encoder,
       transformers: [],
     })
-    if (name === this.#namespaceName) this.#view = view
-    return view
+    return lane.view
+  }
+
+  /**
+   * Runs a multi-key call once per lane the keys belong to (once in all for a store serving one Keyv), with
+   * the lane's Keyshard keys, and answers in input order.
+   */
+  protected async perLane<R>(
+    keys: readonly string[],
+    run: (view: Namespace<unknown>, userKeys: string[]) => Promise<R[]>,
+  ): Promise<R[]> {
+    const groups = new Map<Lane, number[]>()
+    keys.forEach((key, i) => {
+      const lane = this.laneOf(key)
+      const indices = groups.get(lane)
+      if (indices === undefined) groups.set(lane, [i])
+      else indices.push(i)
+    })
+    if (groups.size <= 1) {
+      const lane = groups.keys().next().value ?? this.#lane
+      return run(
+        this.viewNow(lane) ?? (await this.view(lane)),
+        keys.map((k) => this.userKey(k, lane)),
+      )
+    }
+    const out = new Array<R>(keys.length)
+    await Promise.all(
+      [...groups].map(async ([lane, indices]) => {
+        const view = this.viewNow(lane) ?? (await this.view(lane))
+        const results = await run(
+          view,
+          indices.map((i) => this.userKey(keys[i] as string, lane)),
+        )
+        indices.forEach((i, j) => {
+          out[i] = results[j] as R
+        })
+      }),
+    )
+    return out
   }
 
   /**
@@ -244,45 +328,60 @@ export abstract class KeyshardStoreBase extends EventEmitter {
    * empty key. Keyshard refuses empty keys, so a key made only of heads (`<namespace>:`, or `:` without a
    * namespace), the empty one included, is stored with one head more; no two Keyv keys share a Keyshard key.
    */
-  protected userKey(key: string): string {
-    const prefix = this.#keyvPrefix
+  protected userKey(key: string, lane: Lane = this.#lane): string {
+    const prefix = lane.keyvPrefix
     const bare =
       prefix !== undefined && typeof key === 'string' && key.startsWith(prefix)
         ? key.slice(prefix.length)
         : key
-    return typeof bare === 'string' && isRepeatOf(bare, this.#head) ? this.#head + bare : bare
+    return typeof bare === 'string' && isRepeatOf(bare, lane.head) ? lane.head + bare : bare
   }
 
   /** The key Keyv 5's iterator expects for a Keyshard key: the inverse of {@link userKey}, behind the head. */
-  protected iteratedKey(stored: string): string {
-    return this.#head + (isRepeatOf(stored, this.#head) ? stored.slice(this.#head.length) : stored)
+  protected iteratedKey(stored: string, lane: Lane = this.#lane): string {
+    return lane.head + (isRepeatOf(stored, lane.head) ? stored.slice(lane.head.length) : stored)
   }
 
   /**
-   * Writes Keyv entries with core TTLs in one batch; an entry whose TTL is {@link EXPIRED} deletes its key instead.
-   * The last entry for a key wins, as it would written one by one.
+   * Writes Keyv entries with core TTLs in one batch per lane; an entry whose TTL is {@link EXPIRED} deletes its
+   * key instead. The last entry for a key wins, as it would written one by one.
    */
   protected async setEntries(
     entries: ReadonlyArray<{ key: string; value: unknown; ttl: number | null }>,
   ): Promise<void> {
-    const view = this.current ?? (await this.view())
-    const last = new Map<string, { value: unknown; ttl: number | null }>()
-    for (const e of entries) last.set(this.userKey(e.key), { value: e.value, ttl: e.ttl })
-    const live: Array<{ key: string; value: unknown; ttl: number | null }> = []
-    const expired: string[] = []
-    for (const [key, e] of last) {
-      if (e.ttl === EXPIRED) expired.push(key)
-      else live.push({ key, value: e.value, ttl: e.ttl })
+    const byLane = new Map<Lane, Map<string, { value: unknown; ttl: number | null }>>()
+    for (const e of entries) {
+      const lane = this.laneOf(e.key)
+      let last = byLane.get(lane)
+      if (last === undefined) {
+        last = new Map()
+        byLane.set(lane, last)
+      }
+      last.set(this.userKey(e.key, lane), { value: e.value, ttl: e.ttl })
     }
-    await Promise.all([
-      live.length > 0 ? view.setMany(live) : undefined,
-      expired.length > 0 ? view.deleteMany(expired) : undefined,
-    ])
+    await Promise.all(
+      [...byLane].map(async ([lane, last]) => {
+        const view = this.viewNow(lane) ?? (await this.view(lane))
+        const live: Array<{ key: string; value: unknown; ttl: number | null }> = []
+        const expired: string[] = []
+        for (const [key, e] of last) {
+          if (e.ttl === EXPIRED) expired.push(key)
+          else live.push({ key, value: e.value, ttl: e.ttl })
+        }
+        await Promise.all([
+          live.length > 0 ? view.setMany(live) : undefined,
+          expired.length > 0 ? view.deleteMany(expired) : undefined,
+        ])
+      }),
+    )
   }
 
-  /** Every [user key, stored value] of the namespace, one SCAN page (on every master) and one getMany at a time. */
-  protected async *entries(): AsyncGenerator<[string, unknown], void> {
-    const view = this.current ?? (await this.view())
+  /**
+   * Every [user key, stored value] of a lane's namespace, one SCAN page (on every master) and one getMany at a
+   * time.
+   */
+  protected async *entries(lane: Lane = this.#lane): AsyncGenerator<[string, unknown], void> {
+    const view = this.viewNow(lane) ?? (await this.view(lane))
     let cursor: string | undefined
     do {
       const page = await view.keys({ count: 250, ...(cursor === undefined ? {} : { cursor }) })
@@ -294,6 +393,27 @@ export abstract class KeyshardStoreBase extends EventEmitter {
         if (value !== undefined) yield [page.keys[i] as string, value]
       }
     } while (cursor !== undefined)
+  }
+
+  #servesNamespace(name: string): boolean {
+    if (this.#pinned !== undefined) return name === this.#pinned.name
+    if (name === this.#lane.name) return true
+    for (const lane of this.#lanes.values()) if (lane.name === name) return true
+    return false
+  }
+
+  /**
+   * Keyv 5 gives `clear()` and the iterator no caller, and a store pinned to one Namespace cannot keep two Keyvs'
+   * keys apart, so sharing is worth a word, once.
+   */
+  #warnShared(other: Lane): void {
+    this.#warnedShared = true
+    const name = (lane: Lane) => (lane.keyvNamespace === undefined ? '(none)' : `"${lane.keyvNamespace}"`)
+    const pinned = this.#pinned === undefined ? '' : ', and a store built on a Namespace mixes their keys'
+    process.emitWarning(
+      `A KeyshardStore serves Keyvs of namespaces ${name(other)} and ${name(this.#lane)} at once. Keyv 5 does not tell the store whose clear() or iterator it runs, so both act on ${name(this.#lane)}, the namespace set last${pinned}. Give each Keyv its own KeyshardStore; they can share one Cache.`,
+      { code: 'KEYSHARD_KEYV_SHARED_STORE' },
+    )
   }
 
   #attach(cache: Cache): void {
@@ -316,6 +436,8 @@ export class IteratedKey extends String {
   constructor(
     text: string,
     readonly storedKey: string,
+    /** The Keyv namespace it was iterated from. */
+    readonly keyvNamespace?: string,
   ) {
     super(text)
   }
@@ -340,11 +462,12 @@ export class KeyshardStore extends KeyshardStoreBase {
   set(key: string, value: unknown, ttl?: number): Promise<void> {
     const ttlMs = relativeTtl(ttl)
     if (ttlMs === EXPIRED) return this.delete(key).then(() => undefined)
-    const view = this.current
+    const lane = this.laneOf(key)
+    const view = this.viewNow(lane)
     const options = { ttl: ttlMs }
     return view === undefined
-      ? this.view().then((v) => v.set(this.userKey(key), value, options))
-      : view.set(this.userKey(key), value, options)
+      ? this.view(lane).then((v) => v.set(this.userKey(key, lane), value, options))
+      : view.set(this.userKey(key, lane), value, options)
   }
 
   /** Keyv 5 returns what the store's setMany resolves to, and documents one boolean per entry. */
@@ -356,12 +479,12 @@ export class KeyshardStore extends KeyshardStoreBase {
   /** An {@link IteratedKey} is deleted by the Keyshard key it was read from, whatever its text says. */
   override async delete(key: string | IteratedKey): Promise<boolean> {
     if (!(key instanceof IteratedKey)) return super.delete(key)
-    return (this.current ?? (await this.view())).delete(key.storedKey)
+    return (await this.view(this.laneNamed(key.keyvNamespace))).delete(key.storedKey)
   }
 
   /** Keyv 5 expects one boolean: whether every key existed. */
   async deleteMany(keys: string[]): Promise<boolean> {
-    const existed = await (this.current ?? (await this.view())).deleteMany(keys.map((k) => this.userKey(k)))
+    const existed = await this.perLane(keys, (view, userKeys) => view.deleteMany(userKeys))
     return existed.length > 0 && existed.every(Boolean)
   }
 
@@ -370,9 +493,10 @@ export class KeyshardStore extends KeyshardStoreBase {
    * given, namespace or not, so keys are yielded behind `<namespace>:`, or behind a bare `:` without one, as
    * {@link IteratedKey}s.
    */
-  async *iterator<Value>(_namespace?: string): AsyncGenerator<[IteratedKey, Value], void> {
-    for await (const [key, value] of this.entries()) {
-      yield [new IteratedKey(this.iteratedKey(key), key), value as Value]
+  async *iterator<Value>(namespace?: string): AsyncGenerator<[IteratedKey, Value], void> {
+    const lane = this.laneNamed(namespace)
+    for await (const [key, value] of this.entries(lane)) {
+      yield [new IteratedKey(this.iteratedKey(key, lane), key, lane.keyvNamespace), value as Value]
     }
   }
 }

@@ -278,3 +278,50 @@ describe('createKeyv with cache options', () => {
     await expect(attempt).rejects.toMatchObject({ code: 'ERR_CONNECT' })
   })
 })
+
+describe('one KeyshardStore shared by Keyv 5 instances of different namespaces', () => {
+  it("keeps each Keyv's keys in its own namespace, whichever set its namespace last", async () => {
+    const warnings: Error[] = []
+    const onWarning = (w: Error) => {
+      if ((w as { code?: string }).code === 'KEYSHARD_KEYV_SHARED_STORE') warnings.push(w)
+    }
+    process.on('warning', onWarning)
+    try {
+      const store = new KeyshardStore(cache)
+      const a = new Keyv({ store, namespace: 'share-a' })
+      const b = new Keyv({ store, namespace: 'share-b' }) // the store's namespace is now share-b
+      const keys = Array.from({ length: 20 }, (_, i) => `item:${i}`)
+      await a.set('k', 'from a')
+      await b.set('k', 'from b')
+      await a.setMany(keys.map((key) => ({ key, value: `a ${key}` })))
+      await b.setMany(keys.map((key) => ({ key, value: `b ${key}` })))
+
+      expect(await rawKeys(cache, 'kstore:share-a:*')).toEqual(
+        ['k', ...keys].map((k) => `kstore:share-a:${k}`).sort(),
+      )
+      expect(await rawKeys(cache, 'kstore:share-b:*')).toHaveLength(21)
+      expect(await a.get('k')).toBe('from a')
+      expect(await b.get('k')).toBe('from b')
+      expect(await a.getMany(keys.slice(0, 3))).toEqual(keys.slice(0, 3).map((k) => `a ${k}`))
+      expect(await a.hasMany(['k', 'missing'])).toEqual([true, false])
+      expect(await a.has('k')).toBe(true)
+
+      // b's namespace is the store's last: its iterator and clear() cover b's keys and leave a's.
+      const seen = await iterate(b)
+      expect(seen).toHaveLength(21)
+      expect(seen.every(([, value]) => String(value).includes('b'))).toBe(true)
+      await b.clear()
+      expect(await rawKeys(cache, 'kstore:share-b:*')).toEqual([])
+      expect(await a.get('item:7')).toBe('a item:7')
+
+      expect(await a.deleteMany(keys)).toBe(true)
+      expect(await a.delete('k')).toBe(true)
+      expect(await rawKeys(cache, 'kstore:share-a:*')).toEqual([])
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]?.message).toContain('namespaces "share-a" and "share-b" at once')
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+})

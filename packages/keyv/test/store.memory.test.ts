@@ -104,3 +104,32 @@ describe('KeyshardStore (Keyv 5)', () => {
     expect(view).not.toHaveBeenCalled()
   })
 })
+
+describe('a KeyshardStore on a Namespace shared by two Keyvs', () => {
+  it('warns once that it mixes their keys, when a key of the earlier Keyv arrives', async () => {
+    const warnings: Error[] = []
+    const onWarning = (w: Error) => {
+      if ((w as { code?: string }).code === 'KEYSHARD_KEYV_SHARED_STORE') warnings.push(w)
+    }
+    process.on('warning', onWarning)
+    try {
+      const pinned = (await memory()).namespace('pinned')
+      const store = new KeyshardStore(pinned)
+      const a = new Keyv({ store, namespace: 'a' })
+      await a.set('k', 1)
+      const b = new Keyv({ store, namespace: 'b' })
+      await b.set('k', 2)
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(warnings).toEqual([])
+      await a.set('j', 3)
+      await a.get('j')
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]?.message).toContain('a store built on a Namespace mixes their keys')
+      // Pinned means pinned: everything stays in the one namespace it was built on.
+      expect((await pinned.keys({ count: 100 })).keys.sort()).toEqual(['a:j', 'k'])
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+})
