@@ -45,6 +45,10 @@ interface ScriptCommands {
   ksPersist(key: string): Promise<number>
   ksEnsure(key: string, ttl: string, candidate: string): Promise<string>
   ksGetPrimary(key: string): Promise<string | null>
+}
+
+/** The cross-slot read scripts, defined on node connections (see nodeScripts). */
+interface NodeScriptCommands {
   ksMgetNodeBuffer(first: string, rest: string[]): Promise<Array<Buffer | null>>
   ksMgetTtlNodeBuffer(first: string, rest: string[]): Promise<Array<Buffer | number | null>>
 }
@@ -68,6 +72,18 @@ export function defineScripts(client: Client): void {
   for (const [name, def] of Object.entries(SCRIPTS)) {
     client.defineCommand(name, def)
   }
+}
+
+/**
+ * The cross-slot read scripts on one node connection, defined there on first use. iovalkey's script commands send
+ * EVAL on a connection's first use and EVALSHA after, and EVAL again on NOSCRIPT, as on the cluster client.
+ */
+function nodeScripts(node: Redis): NodeScriptCommands {
+  if (!('ksMgetNodeBuffer' in node)) {
+    node.defineCommand('ksMgetNode', SCRIPTS.ksMgetNode)
+    node.defineCommand('ksMgetTtlNode', SCRIPTS.ksMgetTtlNode)
+  }
+  return node as unknown as NodeScriptCommands
 }
 
 function ttlArg(ttlMs: number | null): string {
@@ -182,10 +198,7 @@ export class ValkeyStore implements Store {
   /** One MGET per slot group, sent together (one write per node), results in input order. */
   async #mgetPerSlot(keys: readonly string[]): Promise<Array<Buffer | null>> {
     const groups = groupBySlot(keys)
-    // Arrays, never spread into arguments: a spread of ~100k+ keys overflows the call stack.
-    const results = await Promise.all(
-      groups.map((idx) => this.#client.mgetBuffer(idx.map((i) => keys[i] as string))),
-    )
+    const results = await Promise.all(groups.map((idx) => this.#mgetSlot(idx.map((i) => keys[i] as string))))
     const out = new Array<Buffer | null>(keys.length)
     groups.forEach((idx, g) => {
       const values = results[g] as Array<Buffer | null>
@@ -194,6 +207,48 @@ export class ValkeyStore implements Store {
       })
     })
     return out
+  }
+
+  /** MGET of keys of one slot (see #slotRead). */
+  #mgetSlot(keys: string[]): Promise<Array<Buffer | null>> {
+    // Arrays, never spread into arguments: a spread of ~100k+ keys overflows the call stack.
+    return this.#slotRead(keys, (client) => client.mgetBuffer(keys), this.#mgetOne)
+  }
+
+  readonly #mgetOne = async (key: string): Promise<Buffer | null> =>
+    (await this.#client.mgetBuffer([key]))[0] ?? null
+
+  /**
+   * A read of keys of one slot, as #onNode: on the slot's node when the router has one, through the cluster
+   * client otherwise or when that node redirects. A slot being moved refuses a read of several keys that are
+   * split between its two nodes (TRYAGAIN; ASK or MOVED when the keys are not all where the map says), and the
+   * cluster client would retry TRYAGAIN until its redirections run out: those keys are read one by one through
+   * the cluster client instead, each following its own redirect (`one`).
+   */
+  #slotRead<T>(
+    keys: string[],
+    many: (client: Client) => Promise<Array<T | null>>,
+    one: (key: string) => Promise<T | null>,
+  ): Promise<Array<T | null>> {
+    const node = this.#router?.reader(keys[0] as string)
+    if (node === undefined) return this.#slotReadOnClient(keys, many, one)
+    return many(node).catch((error: unknown) =>
+      splitsSlot(keys, error)
+        ? Promise.all(keys.map(one))
+        : needsClusterClient(error)
+          ? this.#slotReadOnClient(keys, many, one)
+          : Promise.reject(error),
+    )
+  }
+
+  #slotReadOnClient<T>(
+    keys: string[],
+    many: (client: Client) => Promise<Array<T | null>>,
+    one: (key: string) => Promise<T | null>,
+  ): Promise<Array<T | null>> {
+    return many(this.#client).catch((error: unknown) =>
+      splitsSlot(keys, error) ? Promise.all(keys.map(one)) : Promise.reject(error),
+    )
   }
 
   /**
@@ -231,10 +286,11 @@ export class ValkeyStore implements Store {
       keys,
       (batch) =>
         this.#acrossSlots(
-          () => this.#scripts.ksMgetNodeBuffer(batch[0] as string, batch.slice(1)),
+          batch,
+          (node) => node.ksMgetNodeBuffer(batch[0] as string, batch.slice(1)),
           () => this.#mgetPerSlot(batch),
         ),
-      (batch) => this.#client.mgetBuffer(batch),
+      (batch) => this.#mgetSlot(batch),
     )
   }
 
@@ -266,19 +322,30 @@ export class ValkeyStore implements Store {
     return out
   }
 
-  /** A node's keys of several slots through a cross-slot script, or per slot when the script cannot serve them. */
-  async #acrossSlots<R>(script: () => Promise<R>, perSlot: () => Promise<R>): Promise<R> {
-    if (this.#crossSlotReads) {
+  /**
+   * A node's keys of several slots (`batch`) through a cross-slot script, or per slot when the script cannot
+   * serve them. The script goes to the node's own connection, never through the cluster client: that client
+   * would follow an ASK for the routing key of a slot being moved to the importing node, where, asked, the
+   * script reads the keys of that slot (and of any other slot being imported) not moved yet as missing.
+   */
+  async #acrossSlots<R>(
+    batch: string[],
+    script: (node: NodeScriptCommands) => Promise<R>,
+    perSlot: () => Promise<R>,
+  ): Promise<R> {
+    // No ready connection (not dialled yet, reconnecting): per slot through the cluster client, which connects
+    // it, rather than the script through the cluster client, which could follow an ASK.
+    const node = this.#crossSlotReads ? this.#router?.reader(batch[0] as string) : undefined
+    if (node !== undefined) {
       try {
-        return await script()
+        return await script(nodeScripts(node))
       } catch (error) {
-        // A reply error means this node would not serve every key (the slot map moved, a slot is migrating) or
-        // the server will not run the script at all (no scripting for this ACL user, scripting disabled, script
-        // flags unknown): per-slot reads through the cluster client follow MOVED/ASK and refresh the slot map,
-        // and a refusal of the script itself is not asked again. A link error is not retried here, the per-slot
-        // path would hit it too.
-        if ((error as { name?: unknown } | null)?.name !== 'ReplyError') throw error
-        if (SCRIPT_REFUSED.test((error as Error).message)) this.#crossSlotReads = false
+        // A redirect (the slot map moved, a slot is being moved), a "non local key" or a cluster state means
+        // this node would not serve every key, and a link failure is the cluster client's to retry and re-route:
+        // per-slot reads through it follow MOVED/ASK and refresh the slot map. A refusal of the script itself
+        // (no scripting for this ACL user, scripting disabled, script flags unknown) is not asked again.
+        const e = error as { name?: unknown; message?: unknown } | null
+        if (e?.name === 'ReplyError' && SCRIPT_REFUSED.test(String(e.message))) this.#crossSlotReads = false
       }
     }
     return perSlot()
@@ -307,33 +374,23 @@ export class ValkeyStore implements Store {
       keys,
       (batch) =>
         this.#acrossSlots(
-          async () => {
-            const flat = await this.#scripts.ksMgetTtlNodeBuffer(batch[0] as string, batch.slice(1))
+          batch,
+          async (node) => {
+            const flat = await node.ksMgetTtlNodeBuffer(batch[0] as string, batch.slice(1))
             return batch.map((_, i) => withTtl(flat[2 * i] as Buffer | null, flat[2 * i + 1]))
           },
           () => this.#readWithTtlPerSlot(batch),
         ),
-      (batch) => this.#readWithTtlPerSlot(batch),
+      (batch) => this.#readWithTtlSlot(batch),
     )
   }
 
-  /** One GET…PTTL pipeline per slot, written in the same tick: still one round trip per node. */
+  /** One MGET…PTTL pipeline per slot, written in the same tick: still one round trip per node. */
   async #readWithTtlPerSlot(keys: readonly string[]): Promise<Array<StoreValueWithTtl | null>> {
     const out = new Array<StoreValueWithTtl | null>(keys.length)
     await Promise.all(
       groupBySlot(keys).map(async (indices) => {
-        const slotKeys = indices.map((i) => keys[i] as string)
-        const node = this.#router?.reader(slotKeys[0] as string)
-        const values = await this.#onNode(node, (client) => readWithTtl(client, slotKeys, 'MGET')).catch(
-          (error: unknown) =>
-            // Half migrated: MGET answers TRYAGAIN and the moved keys' PTTLs ASK, and the cluster client retries a
-            // pipeline only when all its errors agree. Each key's GET and PTTL redirect alike, so per key it does.
-            slotKeys.length > 1 && isSlotMoving(error)
-              ? Promise.all(
-                  slotKeys.map(async (key) => (await readWithTtl(this.#client, [key], 'GET'))[0] ?? null),
-                )
-              : Promise.reject(error),
-        )
+        const values = await this.#readWithTtlSlot(indices.map((i) => keys[i] as string))
         indices.forEach((i, j) => {
           out[i] = values[j] ?? null
         })
@@ -341,6 +398,16 @@ export class ValkeyStore implements Store {
     )
     return out
   }
+
+  /** The MGET…PTTL pipeline of keys of one slot (see #slotRead). */
+  #readWithTtlSlot(keys: string[]): Promise<Array<StoreValueWithTtl | null>> {
+    return this.#slotRead(keys, (client) => readWithTtl(client, keys, 'MGET'), this.#readWithTtlOne)
+  }
+
+  // A key's value and PTTL redirect alike, so the cluster client follows them as one pipeline; it would not for a
+  // pipeline whose errors disagree (a half-moved slot's MGET answers TRYAGAIN, its moved keys' PTTLs ASK).
+  readonly #readWithTtlOne = async (key: string): Promise<StoreValueWithTtl | null> =>
+    (await readWithTtl(this.#client, [key], 'MGET'))[0] ?? null
 
   set(
     key: string,
@@ -700,6 +767,11 @@ async function readWithTtl(
   const values =
     read === 'GET' ? [valuesReply?.[1] as Buffer | null] : (valuesReply?.[1] as Array<Buffer | null>)
   return keys.map((_, i) => withTtl(values[i] ?? null, ttlReplies[i]?.[1]))
+}
+
+/** Whether a read of several keys of one slot failed because the slot is being moved: one by one they can be read. */
+function splitsSlot(keys: readonly string[], error: unknown): boolean {
+  return keys.length > 1 && isSlotMoving(error)
 }
 
 function withTtl(value: Buffer | null, pttlReply: unknown): StoreValueWithTtl | null {
