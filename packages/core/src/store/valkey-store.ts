@@ -17,6 +17,7 @@ import type {
 import type { Subscriber } from './subscriber.js'
 import { InflightCommands } from './inflight-commands.js'
 import { firstMasterByAddress, mastersByAddress, nodeAddress, slotOwners } from './node-address.js'
+import { resumeScan, scanCursor } from './scan-cursor.js'
 import { quitWithin, withTimeout } from './with-timeout.js'
 import { toKeyshardError } from './wire-errors.js'
 import { WriteCoalescer } from './write-coalescer.js'
@@ -554,20 +555,13 @@ export class ValkeyStore implements Store {
   scan(match: string, cursor: string, count: number, o: StoreCommandOptions): Promise<ScanPage> {
     return this.#run('SCAN', o, async () => {
       const masters = this.#allMasters('SCAN')
-      let index = 0
-      let nodeCursor = '0'
-      if (cursor !== '0') {
-        const m = /^(\d+):(\d+)$/.exec(cursor)
-        if (!m)
-          throw new KeyshardError('ERR_COMMAND', `SCAN: "${cursor}" is not a cursor this store returned`)
-        index = Number(m[1])
-        nodeCursor = m[2] as string
-      }
+      const { index, nodeCursor } = resumeScan(masters, cursor)
       const node = masters[index]
       if (!node) return { keys: [], cursor: '0' }
       const [next, keys] = await node.scan(nodeCursor, 'MATCH', match, 'COUNT', count)
-      if (next !== '0') return { keys, cursor: `${index}:${next}` }
-      return { keys, cursor: index + 1 < masters.length ? `${index + 1}:0` : '0' }
+      if (next !== '0') return { keys, cursor: scanCursor(node, next) }
+      const following = masters[index + 1]
+      return { keys, cursor: following === undefined ? '0' : scanCursor(following, '0') }
     })
   }
 
