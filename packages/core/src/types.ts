@@ -72,7 +72,11 @@ export interface CacheOptions {
   poolSize?: number
   /** Retries per command on connection errors before it fails. @default 1 */
   maxRetries?: number
-  /** How long `createCache` waits for every node to answer. @default '5s' */
+  /**
+   * How long `createCache` waits for every node to answer. Also how long the L1's subscriber connection may go
+   * without a reply before it counts as down, so it bounds how long an L1 on a hung node serves stale values.
+   * @default '5s'
+   */
   dialTimeout?: Duration
   /** Read/write socket deadlines mapped onto the operation timeout when set. */
   readTimeout?: Duration

@@ -5,6 +5,13 @@ import { quitWithin, withTimeout } from './with-timeout.js'
 
 /** A hung server must not hold close() (see quitWithin). */
 const QUIT_MS = 1000
+/**
+ * How often the subscriber connection is PINGed. Together with the reply deadline this bounds how long an L1 keeps
+ * serving from a link to a node that hangs with its TCP connection open (no 'close' ever fires then).
+ */
+const PING_EVERY_MS = 1000
+/** The reply deadline when the options name no dial timeout (the dial timeout's own default). */
+const DEFAULT_REPLY_MS = 5000
 
 interface Handler {
   onMessage: (message: string) => void
@@ -15,6 +22,11 @@ interface Handler {
  * The one dedicated pub/sub connection of a store. Classic pub/sub reaches every cluster node, so a single
  * connection to any node hears everything; when that node stays down, the next candidate address is tried.
  * We resubscribe ourselves (autoResubscribe off) so `onLinkChange(true)` fires only once the server acked.
+ *
+ * Liveness: a hung node keeps the socket open, so while there are channels the connection is PINGed every
+ * PING_EVERY_MS and any command (PING, SUBSCRIBE, the connect handshake) left without a byte back for the dial
+ * timeout destroys the socket (iovalkey's socketTimeout). That is an ordinary drop: the link goes down, the L1
+ * flushes, and reconnection runs as after any other drop.
  */
 export class Subscriber {
   readonly #candidates: () => Array<{ host: string; port: number }>
@@ -25,10 +37,16 @@ export class Subscriber {
   #up = false
   #closed = false
   #attempt = 0
+  /** Reuses the dial timeout: a node that does not answer within it counts as unreachable, as at connect. */
+  readonly #replyMs: number
+  #pinger: ReturnType<typeof setInterval> | undefined
+  /** The connection with a PING in flight, so a hung one does not pile them up. */
+  #pinging: Redis | undefined
 
   constructor(candidates: () => Array<{ host: string; port: number }>, options: RedisOptions) {
     this.#candidates = candidates
     this.#options = options
+    this.#replyMs = options.connectTimeout ?? DEFAULT_REPLY_MS
   }
 
   #connect(): Promise<void> {
@@ -41,6 +59,7 @@ export class Subscriber {
       port: target.port,
       lazyConnect: true,
       autoResubscribe: false,
+      socketTimeout: this.#replyMs,
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
       // A few quick retries on the same node, then give up so another node can be tried.
@@ -69,6 +88,29 @@ export class Subscriber {
     return conn.connect()
   }
 
+  #startPinging(): void {
+    if (this.#pinger !== undefined || this.#closed || this.#handlers.size === 0) return
+    this.#pinger = setInterval(() => this.#ping(), PING_EVERY_MS)
+    this.#pinger.unref()
+  }
+
+  #stopPinging(): void {
+    clearInterval(this.#pinger)
+    this.#pinger = undefined
+  }
+
+  #ping(): void {
+    const conn = this.#conn
+    if (this.#closed || this.#handlers.size === 0) return
+    if (conn?.status !== 'ready' || this.#pinging === conn) return
+    this.#pinging = conn
+    // A missing reply is handled by socketTimeout, not here; this only frees the slot for the next PING.
+    const settle = () => {
+      if (this.#pinging === conn) this.#pinging = undefined
+    }
+    conn.ping().then(settle, settle)
+  }
+
   #setUp(up: boolean): void {
     if (this.#up === up) return
     this.#up = up
@@ -95,6 +137,7 @@ export class Subscriber {
       this.#handlers.set(channel, set)
     }
     set.add(handler)
+    this.#startPinging()
     try {
       await this.#conn?.subscribe(channel)
       // Only the first channel makes the link "up" here (its caller learns that from add() resolving). With
@@ -104,6 +147,7 @@ export class Subscriber {
     } catch (error) {
       set.delete(handler)
       if (set.size === 0) this.#handlers.delete(channel)
+      if (this.#handlers.size === 0) this.#stopPinging()
       throw toKeyshardError(error, `SUBSCRIBE ${channel}`)
     }
     let removed = false
@@ -113,6 +157,7 @@ export class Subscriber {
       set.delete(handler)
       if (set.size === 0 && this.#handlers.get(channel) === set) {
         this.#handlers.delete(channel)
+        if (this.#handlers.size === 0) this.#stopPinging()
         if (!this.#closed && this.#conn?.status === 'ready') {
           // Bounded like QUIT: an L1 closing against a hung server must not hold its cache's close().
           await withTimeout(this.#conn.unsubscribe(channel), QUIT_MS, 'UNSUBSCRIBE').catch(() => {})
@@ -124,6 +169,7 @@ export class Subscriber {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#stopPinging()
     const conn = this.#conn
     if (conn) await quitWithin(conn, QUIT_MS)
   }
