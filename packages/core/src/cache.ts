@@ -3,7 +3,7 @@ import { resolveTtl } from './duration.js'
 import { asKeyshardError, KeyshardError } from './errors.js'
 import { CacheEvents, type CacheEventName, type CacheListener } from './events.js'
 import { validateNamespace } from './keys.js'
-import { InvalidationPublisher } from './l1/invalidation-publisher.js'
+import { announcedAfter, InvalidationPublisher } from './l1/invalidation-publisher.js'
 import { L1Tier, resolveL1Options } from './l1/l1-tier.js'
 import { Namespace, type NamespaceContext } from './namespace.js'
 import { CacheObserver } from './observability/metrics.js'
@@ -151,12 +151,12 @@ export class Cache {
         "flushAll() deletes every key on every master, including other applications' keys. Use namespace.clear(), or create the cache with allowUnsafeFlush: true if you really mean it.",
       )
     }
-    try {
-      await this.store.flushAll({ timeoutMs: this.options.timeouts.flushMs })
-    } finally {
-      // Also on failure: the masters flushed before one failed have lost their keys all the same.
-      this.#ctx.invalidations?.invalidateAll()
-    }
+    const timeoutMs = this.options.timeouts.flushMs
+    // Announced also on failure: the masters flushed before one failed have lost their keys all the same.
+    await announcedAfter(
+      () => this.store.flushAll({ timeoutMs }),
+      () => this.#ctx.invalidations?.invalidateAll(timeoutMs),
+    )
   }
 
   /** Every node: reachable, role, latency, slots; cluster state and slot coverage. */

@@ -3,7 +3,7 @@ import { resolveTtl } from './duration.js'
 import { isBytesTransparent } from './encoders/raw.js'
 import { asKeyshardError, KeyshardError } from './errors.js'
 import type { CacheEvents } from './events.js'
-import type { Invalidations } from './l1/invalidation-publisher.js'
+import { announcedAfter, type Invalidations } from './l1/invalidation-publisher.js'
 import type { L1Tier } from './l1/l1-tier.js'
 import type { CacheObserver } from './observability/metrics.js'
 import {
@@ -436,11 +436,11 @@ export class Namespace<T = unknown> {
   async invalidateTags(tags: readonly string[]): Promise<void> {
     this.#assertOpen()
     const valid = TagEpochs.validateTags(tags)
-    try {
-      await this.#ctx.epochs.invalidate(this.name, valid, this.#ctx.timeouts.operationMs)
-    } finally {
-      this.#ctx.invalidations?.invalidateTags(this.name, valid)
-    }
+    const timeoutMs = this.#ctx.timeouts.operationMs
+    await announcedAfter(
+      () => this.#ctx.epochs.invalidate(this.name, valid, timeoutMs),
+      () => this.#ctx.invalidations?.invalidateTags(this.name, valid, timeoutMs),
+    )
     this.#ctx.events.emit('invalidate', { namespace: this.name, tags: valid })
   }
 
@@ -452,14 +452,13 @@ export class Namespace<T = unknown> {
     this.#assertOpen()
     if (typeof glob !== 'string' || glob.length === 0)
       throw new KeyshardError('ERR_KEY', 'deletePattern needs a non-empty glob')
-    try {
-      return await this.#ctx.store.deleteMatching(namespacePattern(this.#ctx.prefix, this.name, glob), {
-        timeoutMs: this.#ctx.timeouts.bulkMs,
-      })
-    } finally {
+    const timeoutMs = this.#ctx.timeouts.bulkMs
+    return announcedAfter(
+      () =>
+        this.#ctx.store.deleteMatching(namespacePattern(this.#ctx.prefix, this.name, glob), { timeoutMs }),
       // Coarse but safe: the L1 cannot evaluate the glob against what other instances hold.
-      this.#ctx.invalidations?.clearNamespace(this.name)
-    }
+      () => this.#ctx.invalidations?.clearNamespace(this.name, timeoutMs),
+    )
   }
 
   /** One page of user keys across every master. Pass the returned cursor back until it is `undefined`. */
@@ -486,18 +485,20 @@ export class Namespace<T = unknown> {
   async clear(): Promise<number> {
     this.#assertOpen()
     const timeoutMs = this.#ctx.timeouts.flushMs
-    let entries: number
-    try {
-      entries = await this.#ctx.store.deleteMatching(namespacePattern(this.#ctx.prefix, this.name, '*'), {
-        timeoutMs,
-      })
-      await this.#ctx.store.deleteMatching(
-        this.#ctx.epochs.epochPattern(escapeGlob(this.#ctx.prefix), escapeGlob(this.name)),
-        { timeoutMs },
-      )
-    } finally {
-      this.#ctx.invalidations?.clearNamespace(this.name)
-    }
+    const entries = await announcedAfter(
+      async () => {
+        const deleted = await this.#ctx.store.deleteMatching(
+          namespacePattern(this.#ctx.prefix, this.name, '*'),
+          { timeoutMs },
+        )
+        await this.#ctx.store.deleteMatching(
+          this.#ctx.epochs.epochPattern(escapeGlob(this.#ctx.prefix), escapeGlob(this.name)),
+          { timeoutMs },
+        )
+        return deleted
+      },
+      () => this.#ctx.invalidations?.clearNamespace(this.name, timeoutMs),
+    )
     this.#ctx.events.emit('clear', { namespace: this.name })
     return entries
   }

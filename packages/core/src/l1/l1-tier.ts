@@ -158,20 +158,20 @@ export class L1Tier implements Invalidations {
     this.#publisher.invalidateKeys(namespace, fullKeys)
   }
 
-  invalidateTags(namespace: string, tags: readonly string[]): void {
-    if (tags.length === 0) return
+  invalidateTags(namespace: string, tags: readonly string[], timeoutMs?: number): Promise<void> {
+    if (tags.length === 0) return Promise.resolve()
     this.#apply({ i: this.id, n: namespace, t: [...tags] })
-    this.#publisher.invalidateTags(namespace, tags)
+    return this.#publisher.invalidateTags(namespace, tags, timeoutMs)
   }
 
-  clearNamespace(namespace: string): void {
+  clearNamespace(namespace: string, timeoutMs?: number): Promise<void> {
     this.#apply({ i: this.id, n: namespace, c: 1 })
-    this.#publisher.clearNamespace(namespace)
+    return this.#publisher.clearNamespace(namespace, timeoutMs)
   }
 
-  invalidateAll(): void {
+  invalidateAll(timeoutMs?: number): Promise<void> {
     this.#apply({ i: this.id, f: 1 })
-    this.#publisher.invalidateAll()
+    return this.#publisher.invalidateAll(timeoutMs)
   }
 
   async close(): Promise<void> {
