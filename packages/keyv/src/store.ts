@@ -292,15 +292,10 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     keys: readonly string[],
     run: (view: Namespace<unknown>, userKeys: string[]) => Promise<R[]>,
   ): Promise<R[]> {
-    const groups = new Map<Lane, number[]>()
-    keys.forEach((key, i) => {
-      const lane = this.laneOf(key)
-      const indices = groups.get(lane)
-      if (indices === undefined) groups.set(lane, [i])
-      else indices.push(i)
-    })
-    if (groups.size <= 1) {
-      const lane = groups.keys().next().value ?? this.#lane
+    // One lane, the rule, needs no grouping: the hot path of a store serving one Keyv.
+    const groups = this.#lanes.size < 2 ? undefined : this.#groupByLane(keys)
+    if (groups === undefined || groups.size === 1) {
+      const lane = groups?.keys().next().value ?? this.#lane
       return run(
         this.viewNow(lane) ?? (await this.view(lane)),
         keys.map((k) => this.userKey(k, lane)),
@@ -393,6 +388,18 @@ export abstract class KeyshardStoreBase extends EventEmitter {
         if (value !== undefined) yield [page.keys[i] as string, value]
       }
     } while (cursor !== undefined)
+  }
+
+  /** The positions of the keys of each lane, in input order. */
+  #groupByLane(keys: readonly string[]): Map<Lane, number[]> {
+    const groups = new Map<Lane, number[]>()
+    keys.forEach((key, i) => {
+      const lane = this.laneOf(key)
+      const indices = groups.get(lane)
+      if (indices === undefined) groups.set(lane, [i])
+      else indices.push(i)
+    })
+    return groups
   }
 
   #servesNamespace(name: string): boolean {
