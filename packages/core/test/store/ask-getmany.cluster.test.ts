@@ -1,24 +1,12 @@
-import type { ClusterNode, TestCluster } from '@keyshard/testkit'
-import { type Cluster, Redis } from 'iovalkey'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import type { ClusterNode } from '@keyshard/testkit'
+import { Redis } from 'iovalkey'
+import { expect, it } from 'vitest'
 import { keySlot } from '../../src/store/key-slot.js'
-import { defineScripts, type ValkeyStore } from '../../src/store/valkey-store.js'
-import { type PrivateClusterStore, privateClusterStore } from './private-cluster-store.js'
+import { privateClusterStoreForFile } from './private-cluster-store.js'
 
 // Two slots of one master are resharded to another under batch reads, each with one key moved and one not yet.
-let own: PrivateClusterStore
-let cluster: TestCluster
-let client: Cluster
-let store: ValkeyStore
+const own = privateClusterStoreForFile({ masters: 3, replicasPerMaster: 0 })
 const o = { timeoutMs: 5000 }
-
-beforeAll(async () => {
-  own = await privateClusterStore({ masters: 3, replicasPerMaster: 0 })
-  ;({ cluster, client, store } = own)
-  // As connect.ts does: the cross-slot reads are scripts.
-  defineScripts(client)
-}, 60_000)
-afterAll(() => own?.stop())
 
 const direct = (node: ClusterNode): Redis =>
   new Redis({ host: node.host, port: node.port, lazyConnect: true })
@@ -29,7 +17,7 @@ async function keysOn(from: ClusterNode, count: number, not: number[], name: (i:
   for (let i = 0; found.length < count; i++) {
     const key = name(i)
     const slot = keySlot(key)
-    if (!not.includes(slot) && (await cluster.masterForSlot(slot)).address === from.address) {
+    if (!not.includes(slot) && (await own.cluster.masterForSlot(slot)).address === from.address) {
       found.push(key)
       not.push(slot)
     }
@@ -43,6 +31,7 @@ const withTtlValues = (read: Array<{ value: Buffer; ttlMs: number | null } | nul
 const stored = (key: string) => `v-${key}`
 
 it('getMany and getManyWithTtl return every live key while slots are half moved to another master', async () => {
+  const { cluster, client, store } = own
   const s = '{ask}'
   const slotS = keySlot(s)
   const from = await cluster.masterForSlot(slotS)

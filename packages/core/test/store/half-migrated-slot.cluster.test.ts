@@ -1,27 +1,18 @@
-import type { ClusterNode, TestCluster } from '@keyshard/testkit'
-import { type Cluster, Redis } from 'iovalkey'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import type { ClusterNode } from '@keyshard/testkit'
+import { Redis } from 'iovalkey'
+import { expect, it } from 'vitest'
 import { keySlot } from '../../src/store/key-slot.js'
-import type { ValkeyStore } from '../../src/store/valkey-store.js'
-import { type PrivateClusterStore, privateClusterStore } from './private-cluster-store.js'
+import { privateClusterStoreForFile } from './private-cluster-store.js'
 
 // One slot is left half migrated.
-let own: PrivateClusterStore
-let cluster: TestCluster
-let client: Cluster
-let store: ValkeyStore
+const own = privateClusterStoreForFile({ masters: 3, replicasPerMaster: 0 })
 const o = { timeoutMs: 5000 }
-
-beforeAll(async () => {
-  own = await privateClusterStore({ masters: 3, replicasPerMaster: 0 })
-  ;({ cluster, client, store } = own)
-}, 60_000)
-afterAll(() => own?.stop())
 
 const direct = (node: ClusterNode): Redis =>
   new Redis({ host: node.host, port: node.port, lazyConnect: true })
 
 it('reads values with their TTLs from a slot whose keys are half moved to another master', async () => {
+  const { cluster, client, store } = own
   const keys = Array.from({ length: 6 }, (_, i) => `{half}k${i}`)
   await Promise.all(keys.map((k) => client.set(k, `v-${k}`, 'PX', 60_000)))
   const slot = keySlot(keys[0] as string)

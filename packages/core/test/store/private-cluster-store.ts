@@ -1,7 +1,8 @@
 import { type StartClusterOptions, startCluster, type TestCluster } from '@keyshard/testkit'
 import { Cluster, type ClusterOptions } from 'iovalkey'
+import { afterAll, beforeAll } from 'vitest'
 import type { Subscriber } from '../../src/store/subscriber.js'
-import { ValkeyStore } from '../../src/store/valkey-store.js'
+import { defineScripts, ValkeyStore } from '../../src/store/valkey-store.js'
 
 export interface PrivateClusterStore {
   cluster: TestCluster
@@ -26,6 +27,8 @@ export async function privateClusterStore(
   )
   client.on('error', () => {})
   client.on('node error', () => {})
+  // As connect.ts does: the cross-slot reads and the single-key atomics are scripts.
+  defineScripts(client)
   const store = new ValkeyStore(client, {
     offlineQueueLimit: 1000,
     readFrom: 'primary',
@@ -43,4 +46,20 @@ export async function privateClusterStore(
       await cluster.stop()
     },
   }
+}
+
+/**
+ * A privateClusterStore for one test file: started before its tests and stopped after them. The fields are set
+ * once the file's beforeAll has run, so read them inside the tests.
+ */
+export function privateClusterStoreForFile(
+  options: StartClusterOptions,
+  clientOptions: ClusterOptions = {},
+): PrivateClusterStore {
+  const own = {} as PrivateClusterStore
+  beforeAll(async () => {
+    Object.assign(own, await privateClusterStore(options, clientOptions))
+  }, 60_000)
+  afterAll(() => own.stop?.())
+  return own
 }

@@ -1,28 +1,18 @@
-import type { TestCluster } from '@keyshard/testkit'
-import type { Cluster, Redis } from 'iovalkey'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import type { Redis } from 'iovalkey'
+import { expect, it } from 'vitest'
 import { keySlot } from '../../src/store/key-slot.js'
-import type { ValkeyStore } from '../../src/store/valkey-store.js'
-import { type PrivateClusterStore, privateClusterStore } from './private-cluster-store.js'
+import { privateClusterStoreForFile } from './private-cluster-store.js'
 
 // A failover promotes a replica with an address of its own while a cluster-wide scan is half way through the
 // masters: its own cluster, since the shared one must keep its topology.
-let own: PrivateClusterStore
-let cluster: TestCluster
-let client: Cluster
-let store: ValkeyStore
+const own = privateClusterStoreForFile({ masters: 3, replicasPerMaster: 1 })
 const o = { timeoutMs: 5000 }
 
-beforeAll(async () => {
-  own = await privateClusterStore({ masters: 3, replicasPerMaster: 1 })
-  ;({ cluster, client, store } = own)
-}, 60_000)
-afterAll(() => own?.stop())
-
 const address = (node: Redis) => `${node.options.host}:${node.options.port}`
-const ownerOf = (key: string) => client.slots[keySlot(key)]?.[0] as string
+const ownerOf = (key: string) => own.client.slots[keySlot(key)]?.[0] as string
 
 it('a scan resumed after a failover of the master it stood on returns every key', async () => {
+  const { cluster, client, store } = own
   const keys = Array.from({ length: 600 }, (_, i) => `scan-failover:${i}`)
   await Promise.all(keys.map((k) => client.set(k, 'v')))
   const masters = client

@@ -1,26 +1,14 @@
-import type { TestCluster } from '@keyshard/testkit'
-import type { Cluster } from 'iovalkey'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { isKeyshardError } from '../../src/errors.js'
-import type { ValkeyStore } from '../../src/store/valkey-store.js'
-import { type PrivateClusterStore, privateClusterStore } from './private-cluster-store.js'
+import { privateClusterStoreForFile } from './private-cluster-store.js'
 
 // A master is killed. The node timeout is long so no failover hands its slots to another node while the test
 // runs: the slots stay owned by a master the client has no connection to.
-let own: PrivateClusterStore
-let cluster: TestCluster
-let client: Cluster
-let store: ValkeyStore
+const own = privateClusterStoreForFile(
+  { masters: 3, replicasPerMaster: 0, nodeTimeoutMs: 60_000 },
+  { clusterRetryStrategy: () => 100 },
+)
 const o = { timeoutMs: 5000 }
-
-beforeAll(async () => {
-  own = await privateClusterStore(
-    { masters: 3, replicasPerMaster: 0, nodeTimeoutMs: 60_000 },
-    { clusterRetryStrategy: () => 100 },
-  )
-  ;({ cluster, client, store } = own)
-}, 60_000)
-afterAll(() => own?.stop())
 
 async function waitFor(check: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 50))
@@ -28,6 +16,7 @@ async function waitFor(check: () => boolean): Promise<void> {
 }
 
 it('fails clear, deletePattern and scan with ERR_CONNECT when a slot owner is down, deleting nothing', async () => {
+  const { cluster, client, store } = own
   const keys = Array.from({ length: 30 }, (_, i) => `unreachable:${i}`)
   await Promise.all(keys.map((k) => client.set(k, 'v')))
   const victim = cluster.masters()[0]!
