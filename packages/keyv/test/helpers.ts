@@ -36,3 +36,25 @@ export async function iterate(keyv: Keyv): Promise<Array<[string, unknown]>> {
   for await (const [key, value] of keyv.iterator(undefined)) seen.push([key as string, value])
   return seen.sort(([a], [b]) => a.localeCompare(b))
 }
+
+/**
+ * Runs `body` while collecting the `KEYSHARD_KEYV_SHARED_STORE` process warnings; `warnings()` answers those
+ * emitted so far (Node emits a warning on a later tick).
+ */
+export async function withSharedStoreWarnings(
+  body: (warnings: () => Promise<Error[]>) => Promise<void>,
+): Promise<void> {
+  const seen: Error[] = []
+  const onWarning = (w: Error) => {
+    if ((w as { code?: string }).code === 'KEYSHARD_KEYV_SHARED_STORE') seen.push(w)
+  }
+  process.on('warning', onWarning)
+  try {
+    await body(async () => {
+      await new Promise((resolve) => setImmediate(resolve))
+      return [...seen]
+    })
+  } finally {
+    process.off('warning', onWarning)
+  }
+}

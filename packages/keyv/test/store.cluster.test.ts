@@ -3,7 +3,7 @@ import { Cache, isKeyshardError, KeyshardError, rawBufferEncoder, rawStringEncod
 import Keyv from 'keyv'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createKeyv, KeyshardStore } from '../src/index.js'
-import { cacheOptions, connect, iterate, rawKeys } from './helpers.js'
+import { cacheOptions, connect, iterate, rawKeys, withSharedStoreWarnings } from './helpers.js'
 
 let cache: Cache
 
@@ -281,12 +281,7 @@ describe('createKeyv with cache options', () => {
 
 describe('one KeyshardStore shared by Keyv 5 instances of different namespaces', () => {
   it("keeps each Keyv's keys in its own namespace, whichever set its namespace last", async () => {
-    const warnings: Error[] = []
-    const onWarning = (w: Error) => {
-      if ((w as { code?: string }).code === 'KEYSHARD_KEYV_SHARED_STORE') warnings.push(w)
-    }
-    process.on('warning', onWarning)
-    try {
+    await withSharedStoreWarnings(async (warnings) => {
       const store = new KeyshardStore(cache)
       const a = new Keyv({ store, namespace: 'share-a' })
       const b = new Keyv({ store, namespace: 'share-b' }) // the store's namespace is now share-b
@@ -317,11 +312,9 @@ describe('one KeyshardStore shared by Keyv 5 instances of different namespaces',
       expect(await a.deleteMany(keys)).toBe(true)
       expect(await a.delete('k')).toBe(true)
       expect(await rawKeys(cache, 'kstore:share-a:*')).toEqual([])
-      await new Promise((resolve) => setImmediate(resolve))
-      expect(warnings).toHaveLength(1)
-      expect(warnings[0]?.message).toContain('namespaces "share-a" and "share-b" at once')
-    } finally {
-      process.off('warning', onWarning)
-    }
+      const [warning, ...more] = await warnings()
+      expect(more).toEqual([])
+      expect(warning?.message).toContain('namespaces "share-a" and "share-b" at once')
+    })
   })
 })

@@ -2,7 +2,7 @@ import { type Cache, compression, isKeyshardError } from '@keyshard/core'
 import Keyv from 'keyv'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createKeyv, KeyshardStore } from '../src/index.js'
-import { connect, iterate } from './helpers.js'
+import { connect, iterate, withSharedStoreWarnings } from './helpers.js'
 
 // Each test gets a memory cache of its own, so no test sees another's keys.
 const caches: Cache[] = []
@@ -107,29 +107,21 @@ describe('KeyshardStore (Keyv 5)', () => {
 
 describe('a KeyshardStore on a Namespace shared by two Keyvs', () => {
   it('warns once that it mixes their keys, when a key of the earlier Keyv arrives', async () => {
-    const warnings: Error[] = []
-    const onWarning = (w: Error) => {
-      if ((w as { code?: string }).code === 'KEYSHARD_KEYV_SHARED_STORE') warnings.push(w)
-    }
-    process.on('warning', onWarning)
-    try {
+    await withSharedStoreWarnings(async (warnings) => {
       const pinned = (await memory()).namespace('pinned')
       const store = new KeyshardStore(pinned)
       const a = new Keyv({ store, namespace: 'a' })
       await a.set('k', 1)
       const b = new Keyv({ store, namespace: 'b' })
       await b.set('k', 2)
-      await new Promise((resolve) => setImmediate(resolve))
-      expect(warnings).toEqual([])
+      expect(await warnings()).toEqual([])
       await a.set('j', 3)
       await a.get('j')
-      await new Promise((resolve) => setImmediate(resolve))
-      expect(warnings).toHaveLength(1)
-      expect(warnings[0]?.message).toContain('a store built on a Namespace mixes their keys')
+      const [warning, ...more] = await warnings()
+      expect(more).toEqual([])
+      expect(warning?.message).toContain('a store built on a Namespace mixes their keys')
       // Pinned means pinned: everything stays in the one namespace it was built on.
       expect((await pinned.keys({ count: 100 })).keys.sort()).toEqual(['a:j', 'k'])
-    } finally {
-      process.off('warning', onWarning)
-    }
+    })
   })
 })
