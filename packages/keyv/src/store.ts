@@ -103,7 +103,10 @@ export abstract class KeyshardStoreBase extends EventEmitter {
   #lane: Lane
   /** One lane per Keyv namespace this store was given, so keys of each keep to their own (see laneOf). */
   readonly #lanes = new Map<string, Lane>()
-  #warnedShared = false
+  /** Set while a listener for 'error' was just added: Keyv's constructor adds one, then sets the namespace. */
+  #errorListenerAdded = false
+  /** The lanes Keyvs were constructed on (see `namespace`); two or more mean Keyvs share this store. */
+  readonly #attached = new Set<Lane>()
   #disconnected = false
   readonly #forwardError = (payload: CacheEventMap['error']): void => {
     // The cache is shared by every namespace; only this store's errors (or connection-wide ones) belong here.
@@ -165,6 +168,23 @@ export abstract class KeyshardStoreBase extends EventEmitter {
       this.#lanes.set(keyvNamespace ?? '', lane)
     }
     this.#lane = lane
+    // Keyv 5 (and Keyv 6 with a namespace) constructs by adding its 'error' listener and then setting the
+    // namespace; a namespace set on its own is a Keyv changing its namespace, which makes no second Keyv.
+    if (this.#errorListenerAdded) {
+      this.#errorListenerAdded = false
+      this.#attached.add(lane)
+      if (this.#attached.size === 2) this.#warnShared()
+    }
+  }
+
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'error') {
+      this.#errorListenerAdded = true
+      queueMicrotask(() => {
+        this.#errorListenerAdded = false
+      })
+    }
+    return super.on(event, listener)
   }
 
   /** The Keyshard namespace the store reads and writes: Keyv's, else the `namespace` option, else a pinned one's. */
@@ -233,22 +253,21 @@ export abstract class KeyshardStoreBase extends EventEmitter {
   }
 
   /**
-   * The lane of a key as Keyv 5 hands it over: the Keyv namespace whose `<namespace>:` it starts with, of those
-   * Keyv gave this store, else the one set last. Keyshard namespaces hold no `:`, so the text before the first
-   * `:` is the only candidate. A Keyv 5 store shared by Keyvs of different namespaces thereby keeps each one's
-   * keys in its own Keyshard namespace, whichever Keyv set its namespace last.
+   * The lane of a key as Keyv 5 hands it over. A store serving one Keyv has one: the namespace set last. Once Keyvs
+   * of several namespaces share it, a key goes to the Keyv namespace whose `<namespace>:` it starts with, and a key
+   * with no such head to the Keyv without a namespace, if one shares the store (Keyshard namespaces hold no `:`, so
+   * the text before the first `:` is the only candidate head). Each Keyv's keys thereby stay in its own Keyshard
+   * namespace, whichever Keyv set its namespace last; only a no-namespace Keyv's keys that start with another
+   * Keyv's head cannot be told from that Keyv's.
    */
   protected laneOf(key: string): Lane {
     const lane = this.#lane
-    if (this.#lanes.size < 2 || !this.keysCarryNamespace()) return lane
+    if (this.#attached.size < 2 || this.#pinned !== undefined || !this.keysCarryNamespace()) return lane
     if (typeof key !== 'string' || (lane.keyvPrefix !== undefined && key.startsWith(lane.keyvPrefix)))
       return lane
     const colon = key.indexOf(':')
-    const other = colon > 0 ? this.#lanes.get(key.slice(0, colon)) : undefined
-    if (other === undefined) return lane
-    // A key of another namespace than the one set last: two Keyvs are using this store at once.
-    if (!this.#warnedShared) this.#warnShared(other)
-    return this.#pinned === undefined ? other : lane
+    const headed = colon > 0 ? this.#lanes.get(key.slice(0, colon)) : undefined
+    return headed ?? this.#lanes.get('') ?? lane
   }
 
   /** Whether keys arrive behind `<namespace>:` (Keyv 5), so that they tell which Keyv namespace they belong to. */
@@ -293,7 +312,7 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     run: (view: Namespace<unknown>, userKeys: string[]) => Promise<R[]>,
   ): Promise<R[]> {
     // One lane, the rule, needs no grouping: the hot path of a store serving one Keyv.
-    const groups = this.#lanes.size < 2 ? undefined : this.#groupByLane(keys)
+    const groups = this.#attached.size < 2 ? undefined : this.#groupByLane(keys)
     if (groups === undefined || groups.size === 1) {
       const lane = groups?.keys().next().value ?? this.#lane
       return run(
@@ -405,6 +424,7 @@ export abstract class KeyshardStoreBase extends EventEmitter {
   #servesNamespace(name: string): boolean {
     if (this.#pinned !== undefined) return name === this.#pinned.name
     if (name === this.#lane.name) return true
+    if (this.#attached.size < 2) return false
     for (const lane of this.#lanes.values()) if (lane.name === name) return true
     return false
   }
@@ -413,12 +433,16 @@ export abstract class KeyshardStoreBase extends EventEmitter {
    * Keyv 5 gives `clear()` and the iterator no caller, and a store pinned to one Namespace cannot keep two Keyvs'
    * keys apart, so sharing is worth a word, once.
    */
-  #warnShared(other: Lane): void {
-    this.#warnedShared = true
-    const name = (lane: Lane) => (lane.keyvNamespace === undefined ? '(none)' : `"${lane.keyvNamespace}"`)
-    const pinned = this.#pinned === undefined ? '' : ', and a store built on a Namespace mixes their keys'
+  #warnShared(): void {
+    const names = [...this.#attached]
+      .map((lane) => (lane.keyvNamespace === undefined ? '(none)' : `"${lane.keyvNamespace}"`))
+      .join(' and ')
+    const keys =
+      this.#pinned === undefined
+        ? 'each Keyv 5 keeps its keys in its own namespace, but'
+        : 'a store built on a Namespace mixes their keys, and'
     process.emitWarning(
-      `A KeyshardStore serves Keyvs of namespaces ${name(other)} and ${name(this.#lane)} at once. Keyv 5 does not tell the store whose clear() or iterator it runs, so both act on ${name(this.#lane)}, the namespace set last${pinned}. Give each Keyv its own KeyshardStore; they can share one Cache.`,
+      `A KeyshardStore serves Keyvs of namespaces ${names}: ${keys} Keyv 5 does not tell the store whose clear() or iterator it runs, so both act on the namespace set last. Give each Keyv its own KeyshardStore; they can share one Cache.`,
       { code: 'KEYSHARD_KEYV_SHARED_STORE' },
     )
   }

@@ -314,7 +314,52 @@ describe('one KeyshardStore shared by Keyv 5 instances of different namespaces',
       expect(await rawKeys(cache, 'kstore:share-a:*')).toEqual([])
       const [warning, ...more] = await warnings()
       expect(more).toEqual([])
-      expect(warning?.message).toContain('namespaces "share-a" and "share-b" at once')
+      expect(warning?.message).toContain('namespaces "share-a" and "share-b"')
+    })
+  })
+
+  // How @nestjs/cache-manager builds its Keyv: no namespace, so its keys arrive with no head at all.
+  it('keeps the keys of a Keyv without a namespace apart from a namespaced one sharing the store', async () => {
+    await withSharedStoreWarnings(async (warnings) => {
+      const store = new KeyshardStore(cache, { namespace: 'share-bare' })
+      const bare = new Keyv({ store, namespace: undefined })
+      const app = new Keyv({ store, namespace: 'share-app' }) // set last
+      for (const [k, v] of [
+        [bare, 'bare'],
+        [app, 'app'],
+      ] as const) {
+        await k.set('x', `${v}-x`)
+        await k.setMany([{ key: 'm', value: `${v}-m` }])
+      }
+      expect(await bare.get('x')).toBe('bare-x')
+      expect(await bare.getMany(['x', 'm'])).toEqual(['bare-x', 'bare-m'])
+      expect(await rawKeys(cache, 'kstore:share-bare:*')).toEqual([
+        'kstore:share-bare:m',
+        'kstore:share-bare:x',
+      ])
+      expect(await rawKeys(cache, 'kstore:share-app:*')).toEqual(['kstore:share-app:m', 'kstore:share-app:x'])
+      await app.clear()
+      expect(await bare.get('x')).toBe('bare-x')
+      expect(await warnings()).toHaveLength(1)
+    })
+  })
+})
+
+describe('one Keyv 5 whose namespace changes', () => {
+  it('keeps its key layout, and the store does not take it for two Keyvs', async () => {
+    await withSharedStoreWarnings(async (warnings) => {
+      const keyv = new Keyv({
+        store: new KeyshardStore(cache, { namespace: 'moved-none' }),
+        namespace: 'moved',
+      })
+      await keyv.set('a', 1)
+      keyv.namespace = undefined
+      // Keyv sends `moved:z` for its user key `moved:z`: a key of the no-namespace store, as before.
+      await keyv.set('moved:z', 2)
+      expect(await rawKeys(cache, 'kstore:moved:*')).toEqual(['kstore:moved:a'])
+      expect(await rawKeys(cache, 'kstore:moved-none:*')).toEqual(['kstore:moved-none:moved:z'])
+      expect(await keyv.get('moved:z')).toBe(2)
+      expect(await warnings()).toEqual([])
     })
   })
 })

@@ -1,4 +1,4 @@
-import { type Cache, compression, isKeyshardError } from '@keyshard/core'
+import { type Cache, compression, isKeyshardError, rawStringEncoder, richJsonEncoder } from '@keyshard/core'
 import Keyv from 'keyv'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createKeyv, KeyshardStore } from '../src/index.js'
@@ -106,22 +106,40 @@ describe('KeyshardStore (Keyv 5)', () => {
 })
 
 describe('a KeyshardStore on a Namespace shared by two Keyvs', () => {
-  it('warns once that it mixes their keys, when a key of the earlier Keyv arrives', async () => {
+  it('warns once, when the second Keyv is built on it, that it mixes their keys', async () => {
     await withSharedStoreWarnings(async (warnings) => {
       const pinned = (await memory()).namespace('pinned')
       const store = new KeyshardStore(pinned)
       const a = new Keyv({ store, namespace: 'a' })
       await a.set('k', 1)
+      expect(await warnings()).toEqual([])
       const b = new Keyv({ store, namespace: 'b' })
       await b.set('k', 2)
-      expect(await warnings()).toEqual([])
       await a.set('j', 3)
-      await a.get('j')
       const [warning, ...more] = await warnings()
       expect(more).toEqual([])
       expect(warning?.message).toContain('a store built on a Namespace mixes their keys')
       // Pinned means pinned: everything stays in the one namespace it was built on.
       expect((await pinned.keys({ count: 100 })).keys.sort()).toEqual(['a:j', 'k'])
     })
+  })
+})
+
+describe('a Keyv 5 that moved to another namespace', () => {
+  it("no longer reports the old namespace's errors", async () => {
+    const cache = await memory()
+    const store = new KeyshardStore(cache)
+    const keyv = new Keyv({ store, namespace: 'left' })
+    const codes: string[] = []
+    keyv.on('error', (error: { code?: string }) => codes.push(`${error.code}`))
+    // Bytes a rich-JSON reader of the same namespace cannot decode: an error event of namespace `left`.
+    const stored = cache.namespace('left', { encoder: richJsonEncoder })
+    await store.set('left:k', 'not JSON')
+    await stored.get('k')
+    expect(codes).toEqual(['ERR_DECODE'])
+    keyv.namespace = 'right'
+    await cache.namespace('left', { encoder: rawStringEncoder }).set('j', 'not JSON either')
+    await stored.get('j')
+    expect(codes).toEqual(['ERR_DECODE'])
   })
 })
