@@ -154,8 +154,9 @@ export class Cache {
     const timeoutMs = this.options.timeouts.flushMs
     // Announced also on failure: the masters flushed before one failed have lost their keys all the same.
     await announcedAfter(
+      timeoutMs,
       () => this.store.flushAll({ timeoutMs }),
-      () => this.#ctx.invalidations?.invalidateAll(timeoutMs),
+      (left) => this.#ctx.invalidations?.invalidateAll(left),
     )
   }
 

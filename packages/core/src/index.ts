@@ -17,6 +17,7 @@ export type { CacheStats, LatencySummary } from './observability/stats.js'
 export { MemoryBus, MemoryStore } from './store/memory-store.js'
 export type {
   NodeHealth,
+  PublishOptions,
   ScanPage,
   Store,
   StoreCommandOptions,

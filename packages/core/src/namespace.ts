@@ -438,8 +438,9 @@ export class Namespace<T = unknown> {
     const valid = TagEpochs.validateTags(tags)
     const timeoutMs = this.#ctx.timeouts.operationMs
     await announcedAfter(
+      timeoutMs,
       () => this.#ctx.epochs.invalidate(this.name, valid, timeoutMs),
-      () => this.#ctx.invalidations?.invalidateTags(this.name, valid, timeoutMs),
+      (left) => this.#ctx.invalidations?.invalidateTags(this.name, valid, left),
     )
     this.#ctx.events.emit('invalidate', { namespace: this.name, tags: valid })
   }
@@ -454,10 +455,11 @@ export class Namespace<T = unknown> {
       throw new KeyshardError('ERR_KEY', 'deletePattern needs a non-empty glob')
     const timeoutMs = this.#ctx.timeouts.bulkMs
     return announcedAfter(
+      timeoutMs,
       () =>
         this.#ctx.store.deleteMatching(namespacePattern(this.#ctx.prefix, this.name, glob), { timeoutMs }),
       // Coarse but safe: the L1 cannot evaluate the glob against what other instances hold.
-      () => this.#ctx.invalidations?.clearNamespace(this.name, timeoutMs),
+      (left) => this.#ctx.invalidations?.clearNamespace(this.name, left),
     )
   }
 
@@ -486,18 +488,20 @@ export class Namespace<T = unknown> {
     this.#assertOpen()
     const timeoutMs = this.#ctx.timeouts.flushMs
     const entries = await announcedAfter(
-      async () => {
+      timeoutMs,
+      async (left) => {
         const deleted = await this.#ctx.store.deleteMatching(
           namespacePattern(this.#ctx.prefix, this.name, '*'),
           { timeoutMs },
         )
+        // Only what the first pass left of the call's deadline: flushMs bounds the whole clear().
         await this.#ctx.store.deleteMatching(
           this.#ctx.epochs.epochPattern(escapeGlob(this.#ctx.prefix), escapeGlob(this.name)),
-          { timeoutMs },
+          { timeoutMs: left() },
         )
         return deleted
       },
-      () => this.#ctx.invalidations?.clearNamespace(this.name, timeoutMs),
+      (left) => this.#ctx.invalidations?.clearNamespace(this.name, left),
     )
     this.#ctx.events.emit('clear', { namespace: this.name })
     return entries

@@ -74,7 +74,9 @@ export interface CacheOptions {
   maxRetries?: number
   /**
    * How long `createCache` waits for every node to answer. Also how long the L1's subscriber connection may go
-   * without a reply before it counts as down, so it bounds how long an L1 on a hung node serves stale values.
+   * without a reply before it counts as down (but at least 1 s, so that a stall of this process's own event loop
+   * does not drop a healthy link), so it bounds how long an L1 on a hung node serves stale values: at most
+   * max(dialTimeout, 1 s) + 1 s.
    * @default '5s'
    */
   dialTimeout?: Duration

@@ -62,22 +62,34 @@ export interface Invalidations {
 }
 
 /**
- * Runs a broad mutation, then its announcement: awaited when the mutation succeeded, so the caller's promise covers
- * the other instances' L1 too; sent without waiting when it failed (it may have applied part-way), so a server that
- * is down costs the caller one timeout, not two.
+ * Runs a broad mutation, then its announcement, under one deadline of `timeoutMs` for the whole call (0: none), so
+ * the caller waits at most its timeout, not the mutation's plus the announcement's. The mutation is handed
+ * `left()`, the time still left in ms (0 when there is no deadline, at least 1 otherwise, since 0 would mean none),
+ * for its own later steps. The announcement is awaited with what is left when the mutation succeeded, so the
+ * caller's promise covers the other instances' L1 too; it is sent without waiting when the mutation failed (it may
+ * have applied part-way) or used up the deadline: `announce` never rejects, and a failure is reported by it.
  */
 export async function announcedAfter<T>(
-  mutation: () => Promise<T>,
-  announce: () => Promise<void> | undefined,
+  timeoutMs: number,
+  mutation: (left: () => number) => Promise<T>,
+  announce: (timeoutMs: number) => Promise<void> | undefined,
 ): Promise<T> {
+  const deadline = Number.isFinite(timeoutMs) && timeoutMs > 0 ? performance.now() + timeoutMs : undefined
+  const remaining = () => (deadline === undefined ? 0 : Math.ceil(deadline - performance.now()))
   let result: T
   try {
-    result = await mutation()
+    result = await mutation(() => (deadline === undefined ? 0 : Math.max(1, remaining())))
   } catch (error) {
-    void announce()
+    void announce(0)
     throw error
   }
-  await announce()
+  if (deadline === undefined) {
+    await announce(0)
+  } else {
+    const left = remaining()
+    if (left > 0) await announce(left)
+    else void announce(0)
+  }
   return result
 }
 
@@ -90,7 +102,6 @@ export async function announcedAfter<T>(
 export class InvalidationPublisher implements Invalidations {
   readonly id = randomUUID()
   readonly channel: string
-  readonly #fenceChannel: string
   readonly #store: Store
   readonly #onError: (error: unknown, operation: string) => void
   #closed = false
@@ -98,7 +109,6 @@ export class InvalidationPublisher implements Invalidations {
   constructor(store: Store, prefix: string, onError: (error: unknown, operation: string) => void) {
     this.#store = store
     this.channel = `${prefix}__inv`
-    this.#fenceChannel = `${prefix}__inv:fence`
     this.#onError = onError
   }
 
@@ -132,17 +142,17 @@ export class InvalidationPublisher implements Invalidations {
    * own; the store sends PUBLISH without one), and never rejects.
    *
    * The PUBLISH reply alone proves too little: it reaches this process before the subscribers' copies do (measured:
-   * a reader in this process still answered from its old L1 copy in 94 to 100 of 100 trials). Hence a fence, a
-   * second PUBLISH on the same connection to a channel nobody subscribes to: the server runs it only after it has
-   * written the first one's messages, so its reply comes after they are in every subscriber's socket (on the node
-   * published to; see README, L1 coherence). The turn of the event loop after it lets this process read its own
+   * a reader in this process still answered from its old L1 copy in 94 to 100 of 100 trials). Hence the fence: the
+   * store PINGs the connection the PUBLISH went over once its reply is in (see PublishOptions.fenced), and the node
+   * answers that only after it has written the PUBLISH's messages, so they are in every subscriber's socket (on the
+   * node published to; see README, L1 coherence). A PING, not a second PUBLISH, so that an ACL user allowed only
+   * the invalidation channel can send it. The turn of the event loop after it lets this process read its own
    * subscriber sockets (and the memory bus deliver) before the caller goes on.
    */
   async announce(message: InvalidationMessage, timeoutMs = 0): Promise<void> {
     if (this.#closed) return
     const sent = async () => {
-      await this.#store.publish(this.channel, JSON.stringify(message))
-      await this.#store.publish(this.#fenceChannel, '')
+      await this.#store.publish(this.channel, JSON.stringify(message), { fenced: true })
       await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
     }
     try {

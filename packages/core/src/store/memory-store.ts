@@ -4,6 +4,7 @@ import type { MemoryStoreOptions } from '../types.js'
 import { globMatcher } from './glob.js'
 import { MemoryBus } from './memory-bus.js'
 import type {
+  PublishOptions,
   ScanPage,
   Store,
   StoreCommandOptions,
@@ -350,9 +351,11 @@ export class MemoryStore implements Store {
     this.#lru.clear()
   }
 
-  async publish(channel: string, message: string): Promise<void> {
+  async publish(channel: string, message: string, o?: PublishOptions): Promise<void> {
     this.#check()
     this.bus.publish(channel, message)
+    // The bus delivers in setImmediate callbacks queued just now; one queued after them runs once they all have.
+    if (o?.fenced) await new Promise<void>((resolve) => setImmediate(resolve))
   }
 
   async subscribe(

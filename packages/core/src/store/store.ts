@@ -58,6 +58,16 @@ export interface StoreCommandOptions {
   timeoutMs: number
 }
 
+export interface PublishOptions {
+  /**
+   * Resolve only after a PING sent once the PUBLISH reply arrived, on the same connection, has been answered. The
+   * PUBLISH reply alone can reach us before the subscribers' copies leave the server; the PING is processed in a
+   * later event-loop iteration of the server, by which time the PUBLISH's messages to its subscribers are written.
+   * A PING needs no channel permission, so an ACL user allowed only the invalidation channel can send it.
+   */
+  fenced?: boolean
+}
+
 export interface Store {
   readonly kind: StoreKind
 
@@ -122,8 +132,11 @@ export interface Store {
   /** FLUSHDB on every master. The caller enforces `allowUnsafeFlush`. */
   flushAll(o: StoreCommandOptions): Promise<void>
 
-  /** Pub/Sub for cross-instance coherence. `subscribe` resolves once the subscription is active. */
-  publish(channel: string, message: string): Promise<void>
+  /**
+   * Pub/Sub for cross-instance coherence. `subscribe` resolves once the subscription is active. With `fenced`,
+   * `publish` resolves only once the node has also written the message to its subscribers (see PublishOptions).
+   */
+  publish(channel: string, message: string, o?: PublishOptions): Promise<void>
   subscribe(
     channel: string,
     onMessage: (message: string) => void,

@@ -12,6 +12,12 @@ const QUIT_MS = 1000
 const PING_EVERY_MS = 1000
 /** The reply deadline when the options name no dial timeout (the dial timeout's own default). */
 const DEFAULT_REPLY_MS = 5000
+/**
+ * The reply deadline's floor. iovalkey's socketTimeout timer also runs while this process's event loop is blocked,
+ * and timers fire before the socket is read: with a 100 ms dial timeout, a 300 ms stall in the application right
+ * after a PING went out dropped a link whose server had long answered (then an L1 flush and a reconnect).
+ */
+const MIN_REPLY_MS = 1000
 
 interface Handler {
   onMessage: (message: string) => void
@@ -25,8 +31,8 @@ interface Handler {
  *
  * Liveness: a hung node keeps the socket open, so while there are channels the connection is PINGed every
  * PING_EVERY_MS and any command (PING, SUBSCRIBE, the connect handshake) left without a byte back for the dial
- * timeout destroys the socket (iovalkey's socketTimeout). That is an ordinary drop: the link goes down, the L1
- * flushes, and reconnection runs as after any other drop.
+ * timeout (at least MIN_REPLY_MS) destroys the socket (iovalkey's socketTimeout). That is an ordinary drop: the
+ * link goes down, the L1 flushes, and reconnection runs as after any other drop.
  */
 export class Subscriber {
   readonly #candidates: () => Array<{ host: string; port: number }>
@@ -37,7 +43,10 @@ export class Subscriber {
   #up = false
   #closed = false
   #attempt = 0
-  /** Reuses the dial timeout: a node that does not answer within it counts as unreachable, as at connect. */
+  /**
+   * Reuses the dial timeout, floored at MIN_REPLY_MS: a node that does not answer within it counts as unreachable,
+   * as at connect. Dialing itself keeps the dial timeout as given (connectTimeout stays in the options).
+   */
   readonly #replyMs: number
   #pinger: ReturnType<typeof setInterval> | undefined
   /** The connection with a PING in flight, so a hung one does not pile them up. */
@@ -46,7 +55,7 @@ export class Subscriber {
   constructor(candidates: () => Array<{ host: string; port: number }>, options: RedisOptions) {
     this.#candidates = candidates
     this.#options = options
-    this.#replyMs = options.connectTimeout ?? DEFAULT_REPLY_MS
+    this.#replyMs = Math.max(options.connectTimeout ?? DEFAULT_REPLY_MS, MIN_REPLY_MS)
   }
 
   #connect(): Promise<void> {

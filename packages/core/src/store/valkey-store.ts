@@ -6,6 +6,7 @@ import { isSlotMoving, NodeRouter, needsClusterClient } from './node-router.js'
 import { groupBySlot } from './slot-groups.js'
 import type {
   NodeHealth,
+  PublishOptions,
   ScanPage,
   Store,
   StoreCommandOptions,
@@ -592,7 +593,7 @@ export class ValkeyStore implements Store {
     })
   }
 
-  publish(channel: string, message: string): Promise<void> {
+  publish(channel: string, message: string, o?: PublishOptions): Promise<void> {
     return this.#run('PUBLISH', { timeoutMs: 0 }, async () => {
       // Classic PUBLISH reaches subscribers on every node, but through the cluster bus, which measured up to
       // ~50 ms at p99. Subscribers pick the first master by address first (connect.ts), so publishing there
@@ -601,12 +602,20 @@ export class ValkeyStore implements Store {
       if (first?.status === 'ready') {
         try {
           await first.publish(channel, message)
+          // Sent only now, not pipelined with the PUBLISH: the node then runs it in a later event-loop iteration
+          // than the PUBLISH, whose messages to subscribers were written by the end of that iteration.
+          if (o?.fenced) await first.ping()
           return
         } catch {
-          // fall through to any node
+          // Fall through to any node. Should only the PING have failed, publishing again is harmless: an
+          // invalidation applied twice is the same invalidation.
         }
       }
       await this.#client.publish(channel, message)
+      // In single mode the client is one connection, so this PING follows the PUBLISH on it. The cluster client
+      // may send it to another node than the PUBLISH, which proves nothing about the PUBLISH's subscribers: the
+      // fence is weaker on this fallback, taken only when the first master is not ready.
+      if (o?.fenced) await this.#client.ping()
     })
   }
 

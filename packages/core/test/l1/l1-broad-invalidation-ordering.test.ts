@@ -146,6 +146,57 @@ describe('a broad invalidation whose announcement cannot be sent', () => {
     }
   })
 
+  it('keeps to one timeout for the whole call when the mutation is slow and the node it publishes to is paused (cluster)', async () => {
+    // The first test's cluster when it ran; a WRITE pause ends on its own, and both are lifted below anyway.
+    cluster ??= await startCluster({ masters: 3, replicasPerMaster: 0 })
+    const own = cluster
+    const prefix = `l1-deadline-${process.pid}:`
+    const writer = await createCache({
+      fromEnv: false,
+      prefix,
+      mode: 'cluster',
+      addresses: own.seeds,
+      l1: { ttl: '1m' },
+      timeouts: { operation: '1000ms' },
+    })
+    open.push(writer)
+    const errors = reported(writer, 'l1-publish')
+
+    const masters = [...own.masters()].sort((a, b) => a.address.localeCompare(b.address))
+    const [first] = masters
+    if (first === undefined) throw new Error('no masters')
+    const probe = new Redis({ host: first.host, port: first.port })
+    // The tag's epoch on another master than the one invalidations are published on: pausing that one for
+    // 800 ms makes the mutation slow, pausing the first one makes the PUBLISH hang.
+    let tag = ''
+    for (let i = 0; tag === ''; i++) {
+      const slot = Number(await probe.call('CLUSTER', 'KEYSLOT', `${prefix}__t:d:t${i}`))
+      if ((await own.masterForSlot(slot)).address !== first.address) tag = `t${i}`
+    }
+    const epochSlot = Number(await probe.call('CLUSTER', 'KEYSLOT', `${prefix}__t:d:${tag}`))
+    const epochMaster = await own.masterForSlot(epochSlot)
+    const admins = [probe, new Redis({ host: epochMaster.host, port: epochMaster.port })]
+    try {
+      const nw = writer.namespace<string>('d')
+      await nw.set('k', 'v', { tags: [tag] })
+      await admins[1]?.call('CLIENT', 'PAUSE', '800', 'WRITE')
+      await probe.call('CLIENT', 'PAUSE', '3000', 'WRITE')
+      const started = performance.now()
+      await within(nw.invalidateTag(tag), 5000, 'invalidateTag')
+      const took = performance.now() - started
+      // The mutation took ~800 ms of the 1000 ms: the announcement gets the ~200 ms left, not 1000 ms more
+      // (which made the call take ~1800 ms). The bound is the timeout plus a margin for a loaded machine.
+      expect(took).toBeGreaterThan(700)
+      expect(took).toBeLessThan(1600)
+      expect(errors.map((e) => e.error.code)).toContain('ERR_TIMEOUT')
+    } finally {
+      for (const admin of admins) {
+        await admin.call('CLIENT', 'UNPAUSE').catch(() => {})
+        admin.disconnect()
+      }
+    }
+  })
+
   it('resolves and reports it when the server refuses the PUBLISH (single, no L1, publishInvalidations)', async () => {
     server = await startServer({
       aclUsers: [{ username: 'nochannels', password: 'pw', rules: '~* resetchannels +@all' }],
@@ -195,5 +246,54 @@ describe('flushAll and the other L1s (single)', () => {
       if ((await nb.get(`k${i}`)) !== undefined) stale++
     }
     expect(`${stale} stale of ${TRIALS / 2}`).toBe(`0 stale of ${TRIALS / 2}`)
+  })
+})
+
+describe('an ACL user allowed only the invalidation channel (single)', () => {
+  const open = closedAfterAll()
+  let server: TestServer | undefined
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it('announces invalidateTag and clear without errors, and B misses at once', async () => {
+    // The channel the README names for an ACL, and nothing else: the fence must not need a channel of its own.
+    const prefix = `l1-acl-${process.pid}:`
+    server = await startServer({
+      aclUsers: [{ username: 'invonly', password: 'pw', rules: `~* resetchannels &${prefix}__inv +@all` }],
+    })
+    const connection: CacheOptions = {
+      fromEnv: false,
+      mode: 'single',
+      addresses: [server.address],
+      username: 'invonly',
+      password: 'pw',
+      prefix,
+      l1: { ttl: '1m' },
+    }
+    const [a, b] = (await Promise.all([createCache(connection), createCache(connection)])) as [Cache, Cache]
+    open.push(a, b)
+    // Every error event, not only `l1-publish`: the subscriber must not be refused anything either.
+    const errors: Array<CacheEventMap['error']> = []
+    for (const cache of [a, b]) cache.on('error', (e) => errors.push(e))
+    const hits = l1Hits(b)
+    const na = a.namespace<string>('acl')
+    const nb = b.namespace<string>('acl')
+    const runs = [
+      ['invalidateTag', (i: number) => na.invalidateTag(`t${i}`)],
+      ['clear', () => na.clear()],
+    ] as const
+    const stale: Record<string, number> = {}
+    for (const [name, mutate] of runs) {
+      stale[name] = 0
+      for (let i = 0; i < TRIALS / 2; i++) {
+        await na.set(`k${i}`, 'old', { tags: [`t${i}`] })
+        await heldInL1(nb, `k${i}`, hits)
+        await mutate(i)
+        if ((await nb.get(`k${i}`)) !== undefined) stale[name]++
+      }
+    }
+    expect(errors.map((e) => `${e.operation}: ${e.error.code} ${e.error.message}`)).toEqual([])
+    expect(stale).toEqual({ invalidateTag: 0, clear: 0 })
   })
 })

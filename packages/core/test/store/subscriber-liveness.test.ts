@@ -109,3 +109,41 @@ it('PINGs only while it has channels, and close() clears its timer', async () =>
   expect(created.length).toBeGreaterThan(0)
   for (const handle of created) expect(cleared).toHaveBeenCalledWith(handle)
 }, 60_000)
+
+it('a stall of this process right after a PING went out does not drop the link, even with a 100 ms dial timeout', async () => {
+  // The first liveness PING is sent from a setImmediate callback that then busy-waits 300 ms, as any callback of
+  // the application may: the server answers at once, but the next loop iteration runs its timers (the socket
+  // timer, armed when the PING was written, now overdue) before it reads the reply.
+  let stalled = 0
+  const realPing = Redis.prototype.ping
+  vi.spyOn(Redis.prototype, 'ping').mockImplementation(function (this: Redis, ...args: unknown[]) {
+    const send = () => (realPing as (...a: unknown[]) => ReturnType<Redis['ping']>).apply(this, args)
+    if (stalled++ > 0) return send()
+    return new Promise((resolve, reject) => {
+      setImmediate(() => {
+        send().then(resolve, reject)
+        const until = Date.now() + 300
+        while (Date.now() < until) {
+          // the application's event loop, blocked
+        }
+      })
+    })
+  } as Redis['ping'])
+
+  const sub = new Subscriber(() => [{ host: server.host, port: server.port }], {
+    ...server.clientOptions(),
+    connectTimeout: 100,
+  })
+  const links: boolean[] = []
+  try {
+    await sub.add(
+      'stall',
+      () => {},
+      (up) => links.push(up),
+    )
+    await until(() => stalled >= 3)
+    expect(links).not.toContain(false)
+  } finally {
+    await sub.close()
+  }
+}, 30_000)
