@@ -105,8 +105,11 @@ export abstract class KeyshardStoreBase extends EventEmitter {
   readonly #lanes = new Map<string, Lane>()
   /** Set while a listener for 'error' was just added: Keyv's constructor adds one, then sets the namespace. */
   #errorListenerAdded = false
-  /** The lanes Keyvs were constructed on (see `namespace`); two or more mean Keyvs share this store. */
+  /** The lane the namespace write right after such a listener attached, until the turn ends (see `namespace`). */
+  #justAttached: { lane: Lane; before: boolean } | undefined
+  /** The lanes of the Keyvs built on this store (see `namespace`); two or more mean Keyvs share it. */
   readonly #attached = new Set<Lane>()
+  #warned = false
   #disconnected = false
   readonly #forwardError = (payload: CacheEventMap['error']): void => {
     // The cache is shared by every namespace; only this store's errors (or connection-wide ones) belong here.
@@ -168,17 +171,41 @@ export abstract class KeyshardStoreBase extends EventEmitter {
       this.#lanes.set(keyvNamespace ?? '', lane)
     }
     this.#lane = lane
-    // Keyv 5 (and Keyv 6 with a namespace) constructs by adding its 'error' listener and then setting the
-    // namespace; a namespace set on its own is a Keyv changing its namespace, which makes no second Keyv.
+    this.#noteAttach(lane)
+  }
+
+  /**
+   * Tells a Keyv being built on the store from one changing its namespace. Keyv 5's constructor (and Keyv 6's, given
+   * a namespace) adds its 'error' listener, then sets the namespace once; Keyv 5's namespace setter sets it twice
+   * (its store and `opts.store`), so a second write in the same turn undoes the attach (an app that added its own
+   * listener just before). Attached at once, not at the turn's end: Keyv 5's `get` reaches the store synchronously.
+   */
+  #noteAttach(lane: Lane): void {
+    const just = this.#justAttached
+    if (just !== undefined) {
+      this.#justAttached = undefined
+      // A write with no listener before it, right after an attach: the setter's second write, not a Keyv.
+      if (!this.#errorListenerAdded && !just.before) this.#attached.delete(just.lane)
+    }
     if (this.#errorListenerAdded) {
       this.#errorListenerAdded = false
+      this.#justAttached = { lane, before: this.#attached.has(lane) }
       this.#attached.add(lane)
-      if (this.#attached.size === 2) this.#warnShared()
+      queueMicrotask(() => {
+        this.#justAttached = undefined
+        if (this.#attached.size > 1 && !this.#warned) this.#warnShared()
+      })
+      return
     }
+    // A Keyv changed its namespace: the one Keyv now holds this one; of several, which one changed is unknown.
+    const attached = this.#attached.size
+    if (attached === 1) this.#attached.clear()
+    if (attached > 0) this.#attached.add(lane)
   }
 
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
-    if (event === 'error') {
+    // `once` wraps its listener (the wrapper's `listener` is the original): no Keyv adds its listener that way.
+    if (event === 'error' && typeof (listener as { listener?: unknown }).listener !== 'function') {
       this.#errorListenerAdded = true
       queueMicrotask(() => {
         this.#errorListenerAdded = false
@@ -267,7 +294,9 @@ export abstract class KeyshardStoreBase extends EventEmitter {
       return lane
     const colon = key.indexOf(':')
     const headed = colon > 0 ? this.#lanes.get(key.slice(0, colon)) : undefined
-    return headed ?? this.#lanes.get('') ?? lane
+    if (headed !== undefined && this.#attached.has(headed)) return headed
+    const bare = this.#lanes.get('')
+    return bare !== undefined && this.#attached.has(bare) ? bare : lane
   }
 
   /** Whether keys arrive behind `<namespace>:` (Keyv 5), so that they tell which Keyv namespace they belong to. */
@@ -425,7 +454,7 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     if (this.#pinned !== undefined) return name === this.#pinned.name
     if (name === this.#lane.name) return true
     if (this.#attached.size < 2) return false
-    for (const lane of this.#lanes.values()) if (lane.name === name) return true
+    for (const lane of this.#attached) if (lane.name === name) return true
     return false
   }
 
@@ -434,15 +463,20 @@ export abstract class KeyshardStoreBase extends EventEmitter {
    * keys apart, so sharing is worth a word, once.
    */
   #warnShared(): void {
-    const names = [...this.#attached]
+    this.#warned = true
+    const lanes = [...this.#attached]
+    const names = lanes
       .map((lane) => (lane.keyvNamespace === undefined ? '(none)' : `"${lane.keyvNamespace}"`))
       .join(' and ')
-    const keys =
-      this.#pinned === undefined
-        ? 'each Keyv 5 keeps its keys in its own namespace, but'
-        : 'a store built on a Namespace mixes their keys, and'
+    const apart =
+      this.#pinned === undefined &&
+      this.keysCarryNamespace() &&
+      new Set(lanes.map((lane) => lane.name)).size === lanes.length
+    const keys = apart
+      ? 'each keeps its keys in its own namespace, but'
+      : 'their keys are not kept apart (a store built on a Namespace, Keyv 6 keys, or two namespaces that map to one Keyshard namespace), and'
     process.emitWarning(
-      `A KeyshardStore serves Keyvs of namespaces ${names}: ${keys} Keyv 5 does not tell the store whose clear() or iterator it runs, so both act on the namespace set last. Give each Keyv its own KeyshardStore; they can share one Cache.`,
+      `A KeyshardStore serves Keyvs of namespaces ${names}: ${keys} Keyv does not tell the store whose clear() or iterator it runs, so both act on the namespace set last. Give each Keyv its own KeyshardStore; they can share one Cache.`,
       { code: 'KEYSHARD_KEYV_SHARED_STORE' },
     )
   }

@@ -118,7 +118,7 @@ describe('a KeyshardStore on a Namespace shared by two Keyvs', () => {
       await a.set('j', 3)
       const [warning, ...more] = await warnings()
       expect(more).toEqual([])
-      expect(warning?.message).toContain('a store built on a Namespace mixes their keys')
+      expect(warning?.message).toContain('their keys are not kept apart')
       // Pinned means pinned: everything stays in the one namespace it was built on.
       expect((await pinned.keys({ count: 100 })).keys.sort()).toEqual(['a:j', 'k'])
     })
