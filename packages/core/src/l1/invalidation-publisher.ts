@@ -65,9 +65,10 @@ export interface Invalidations {
  * Runs a broad mutation, then its announcement, under one deadline of `timeoutMs` for the whole call (0: none), so
  * the caller waits at most its timeout, not the mutation's plus the announcement's. The mutation is handed
  * `left()`, the time still left in ms (0 when there is no deadline, at least 1 otherwise, since 0 would mean none),
- * for its own later steps. The announcement is awaited with what is left when the mutation succeeded, so the
- * caller's promise covers the other instances' L1 too; it is sent without waiting when the mutation failed (it may
- * have applied part-way) or used up the deadline: `announce` never rejects, and a failure is reported by it.
+ * for its own later steps. The announcement is awaited with what is left (at least 1 ms) when the mutation
+ * succeeded, so the caller's promise covers the other instances' L1 too; it is sent without waiting, within the
+ * call's timeout, when the mutation failed (it may have applied part-way): `announce` never rejects, and a failure
+ * or a timeout is reported by it.
  */
 export async function announcedAfter<T>(
   timeoutMs: number,
@@ -80,16 +81,13 @@ export async function announcedAfter<T>(
   try {
     result = await mutation(() => (deadline === undefined ? 0 : Math.max(1, remaining())))
   } catch (error) {
-    void announce(0)
+    // Not waited for, but bounded by the call's own timeout, so an announcement to a hung node is reported.
+    void announce(deadline === undefined ? 0 : timeoutMs)
     throw error
   }
-  if (deadline === undefined) {
-    await announce(0)
-  } else {
-    const left = remaining()
-    if (left > 0) await announce(left)
-    else void announce(0)
-  }
+  // At least 1 ms: a mutation answered right on the deadline still has its announcement awaited or reported as
+  // timed out, never skipped in silence.
+  await announce(deadline === undefined ? 0 : Math.max(1, remaining()))
   return result
 }
 
