@@ -70,9 +70,12 @@ export interface ValkeyStoreOptions {
   pingAddress: (host: string, port: number) => Promise<number>
 }
 
+/** Defined on node connections only (see nodeScripts): through the cluster client they would follow an ASK. */
+const NODE_SCRIPTS: ReadonlySet<string> = new Set(['ksMgetNode', 'ksMgetTtlNode'])
+
 export function defineScripts(client: Client): void {
   for (const [name, def] of Object.entries(SCRIPTS)) {
-    client.defineCommand(name, def)
+    if (!NODE_SCRIPTS.has(name)) client.defineCommand(name, def)
   }
 }
 

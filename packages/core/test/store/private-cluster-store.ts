@@ -27,7 +27,7 @@ export async function privateClusterStore(
   )
   client.on('error', () => {})
   client.on('node error', () => {})
-  // As connect.ts does: the cross-slot reads and the single-key atomics are scripts.
+  // As connect.ts does: the single-key atomics are scripts.
   defineScripts(client)
   const store = new ValkeyStore(client, {
     offlineQueueLimit: 1000,
