@@ -235,24 +235,12 @@ export class ValkeyStore implements Store {
     many: (client: Client) => Promise<Array<T | null>>,
     one: (key: string) => Promise<T | null>,
   ): Promise<Array<T | null>> {
+    const splits = (error: unknown) => keys.length > 1 && isSlotMoving(error)
+    const byKey = (error: unknown) => (splits(error) ? Promise.all(keys.map(one)) : Promise.reject(error))
     const node = this.#router?.reader(keys[0] as string)
-    if (node === undefined) return this.#slotReadOnClient(keys, many, one)
+    if (node === undefined) return many(this.#client).catch(byKey)
     return many(node).catch((error: unknown) =>
-      splitsSlot(keys, error)
-        ? Promise.all(keys.map(one))
-        : needsClusterClient(error)
-          ? this.#slotReadOnClient(keys, many, one)
-          : Promise.reject(error),
-    )
-  }
-
-  #slotReadOnClient<T>(
-    keys: string[],
-    many: (client: Client) => Promise<Array<T | null>>,
-    one: (key: string) => Promise<T | null>,
-  ): Promise<Array<T | null>> {
-    return many(this.#client).catch((error: unknown) =>
-      splitsSlot(keys, error) ? Promise.all(keys.map(one)) : Promise.reject(error),
+      splits(error) || !needsClusterClient(error) ? byKey(error) : many(this.#client).catch(byKey),
     )
   }
 
@@ -773,11 +761,6 @@ async function readWithTtl(
   const values =
     read === 'GET' ? [valuesReply?.[1] as Buffer | null] : (valuesReply?.[1] as Array<Buffer | null>)
   return keys.map((_, i) => withTtl(values[i] ?? null, ttlReplies[i]?.[1]))
-}
-
-/** Whether a read of several keys of one slot failed because the slot is being moved: one by one they can be read. */
-function splitsSlot(keys: readonly string[], error: unknown): boolean {
-  return keys.length > 1 && isSlotMoving(error)
 }
 
 function withTtl(value: Buffer | null, pttlReply: unknown): StoreValueWithTtl | null {

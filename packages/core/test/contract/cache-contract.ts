@@ -397,6 +397,17 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         expect(await ns.get('k')).toBeUndefined()
       })
 
+      it('refuses a keys() cursor it did not hand out with ERR_COMMAND, an earlier format included', async () => {
+        const ns = (await open()).namespace(`cursor${uid()}`)
+        await ns.setMany(['a', 'b'].map((key) => ({ key, value: key })))
+        // '0:12' is how cursors looked before they named their master; 'a@b' names no node cursor.
+        for (const cursor of ['0:12', 'a@b', 'x y']) {
+          const error = await expectCode(ns.keys({ cursor }), 'ERR_COMMAND')
+          expect(error.message).toContain(cursor)
+        }
+        expect(await ns.getMany(['a', 'b'])).toEqual(['a', 'b'])
+      })
+
       it('stores keys, tags and patterns with U+FFFD and astral characters as given', async () => {
         const ns = (await open()).namespace(`astral${uid()}`)
         const keys = ['a\uFFFD', 'a\uD83D\uDE00', '\uD83D\uDE00:\uFFFD', '日本']

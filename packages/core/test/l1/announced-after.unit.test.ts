@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createCache } from '../../src/cache.js'
 import { KeyshardError } from '../../src/errors.js'
-import { announcedAfter } from '../../src/l1/invalidation-publisher.js'
+import { announcedAfter } from '../../src/l1/announced-after.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 
 /** Resolves after `ms` of (fake) time. */
