@@ -261,11 +261,20 @@ export class Namespace<T = unknown> {
   async getMany(keys: readonly string[]): Promise<Array<T | undefined>> {
     const fulls = this.#fullKeys(keys)
     const l1 = this.#ctx.l1
-    const generation = l1?.generation ?? 0
+    if (l1 === undefined) {
+      // Without an L1 every key is read from Valkey: none of the bookkeeping of which ones still need it.
+      try {
+        const entries = await this.#readEntries(keys, fulls, this.#ctx.timeouts.bulkMs)
+        return this.#reportReads(keys, entries)
+      } catch (error) {
+        return this.#failRead(error, 'getMany', undefined, new Array<T | undefined>(keys.length))
+      }
+    }
+    const generation = l1.generation
     const result = new Array<T | undefined>(keys.length)
     const pending: number[] = []
     for (let i = 0; i < keys.length; i++) {
-      const hit = l1?.get(fulls[i] as string)
+      const hit = l1.get(fulls[i] as string)
       if (hit === undefined) {
         pending.push(i)
       } else {
@@ -278,17 +287,21 @@ export class Namespace<T = unknown> {
       const pendingKeys = pending.map((i) => keys[i] as string)
       const pendingFulls = pending.map((i) => fulls[i] as string)
       const timeoutMs = this.#ctx.timeouts.bulkMs
-      if (!l1?.up) {
-        const entries = await this.#readEntries(pendingKeys, pendingFulls, timeoutMs)
+      if (!l1.up) {
+        const values = this.#reportReads(
+          pendingKeys,
+          await this.#readEntries(pendingKeys, pendingFulls, timeoutMs),
+        )
         pending.forEach((i, j) => {
-          result[i] = this.#reportRead(keys[i] as string, entries[j])
+          result[i] = values[j]
         })
         return result
       }
       const entries = await this.#readEntriesWithEnd(pendingKeys, pendingFulls, timeoutMs)
+      const values = this.#reportReads(pendingKeys, entries)
       pending.forEach((i, j) => {
         const entry = entries[j]
-        result[i] = this.#reportRead(keys[i] as string, entry)
+        result[i] = values[j]
         if (result[i] !== undefined && entry !== undefined)
           this.#fillL1(fulls[i] as string, entry, generation)
       })
@@ -741,6 +754,31 @@ export class Namespace<T = unknown> {
           key,
         })
       })
+  }
+
+  /** #reportRead for a batch: one clock read, and no event payloads built when nobody listens. */
+  #reportReads(
+    keys: readonly string[],
+    entries: ReadonlyArray<StoredEntry<T> | undefined>,
+  ): Array<T | undefined> {
+    const now = Date.now()
+    const events = this.#ctx.events
+    const hits = events.wants('hit')
+    const misses = events.wants('miss')
+    const values = new Array<T | undefined>(entries.length)
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]
+      const key = keys[i] as string
+      if (isLive(entry, now)) {
+        values[i] = entry.value
+        if (hits) events.emit('hit', { namespace: this.name, key, tier: 'l2' })
+      } else {
+        // Set, not left a hole: callers iterate with for…in / map, which skip holes (Keyv 5 does).
+        values[i] = undefined
+        if (misses) events.emit('miss', { namespace: this.name, key })
+      }
+    }
+    return values
   }
 
   #reportRead(key: string, entry: StoredEntry<T> | undefined): T | undefined {

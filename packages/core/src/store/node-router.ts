@@ -40,7 +40,12 @@ export class NodeRouter {
 
   /** Where a read goes: a random replica of the slot with replica reads (as iovalkey's `scaleReads`), else its master. */
   reader(key: string): Redis | undefined {
-    const owners = this.#cluster.slots[keySlot(key)]
+    return this.readerOfSlot(keySlot(key))
+  }
+
+  /** {@link reader} for a slot. */
+  readerOfSlot(slot: number): Redis | undefined {
+    const owners = this.#cluster.slots[slot]
     if (owners === undefined) return undefined
     if (this.#replicaReads && owners.length > 1) {
       return this.#ready(owners[1 + Math.floor(Math.random() * (owners.length - 1))])

@@ -1,7 +1,7 @@
 /**
  * Lua scripts registered with iovalkey `defineCommand`, which sends EVALSHA and falls back to EVAL on NOSCRIPT.
- * Every script but ksMgetNode and ksMgetTtlNode touches one key, so it is cluster-safe. Empty-string TTL arguments mean
- * "no expiry". Lua strings are binary-safe, so Buffer arguments compare byte for byte.
+ * Every script touches one key, so it is cluster-safe. Empty-string TTL arguments mean "no expiry". Lua strings are
+ * binary-safe, so Buffer arguments compare byte for byte.
  */
 export const SCRIPTS = {
   /**
@@ -69,36 +69,6 @@ return ARGV[2]`,
   ksGetPrimary: {
     numberOfKeys: 1,
     lua: `return redis.call('GET', KEYS[1])`,
-  },
-  /**
-   * MGET across the slots of one node: KEYS[1] routes the call (and is read first), ARGV holds the node's other
-   * keys. Only keys given in KEYS are checked for CROSSSLOT; `allow-cross-slot-keys` lets the script read the
-   * others, and the server still refuses any key it does not serve ("non local key"), so a stale slot map makes
-   * the call fail instead of reading the wrong node. Per-key MGET keeps MGET's answer for keys of another type
-   * (nil, where GET would abort the script with WRONGTYPE). `no-writes` lets a replica run it for replica reads.
-   */
-  ksMgetNode: {
-    numberOfKeys: 1,
-    readOnly: true,
-    lua: `#!lua flags=no-writes,allow-cross-slot-keys
-local out = { redis.call('MGET', KEYS[1])[1] }
-for i = 1, #ARGV do out[i + 1] = redis.call('MGET', ARGV[i])[1] end
-return out`,
-  },
-  /**
-   * ksMgetNode with each key's PTTL after its value (value, pttl, value, pttl…), for reads that fill an L1: both
-   * answers come from the node that holds the copy, in one call per node.
-   */
-  ksMgetTtlNode: {
-    numberOfKeys: 1,
-    readOnly: true,
-    lua: `#!lua flags=no-writes,allow-cross-slot-keys
-local out = { redis.call('MGET', KEYS[1])[1], redis.call('PTTL', KEYS[1]) }
-for i = 1, #ARGV do
-  out[2 * i + 1] = redis.call('MGET', ARGV[i])[1]
-  out[2 * i + 2] = redis.call('PTTL', ARGV[i])
-end
-return out`,
   },
 } as const
 

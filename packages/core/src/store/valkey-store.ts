@@ -1,8 +1,11 @@
 import type { Cluster, Redis } from 'iovalkey'
 import { KeyshardError } from '../errors.js'
 import { SCRIPTS } from './scripts.js'
-import { groupByNode } from './node-groups.js'
 import { isSlotMoving, NodeRouter, needsClusterClient } from './node-router.js'
+import { keySlot } from './key-slot.js'
+import { sendLean } from './lean-command.js'
+import { sendBatch } from './reply-batch.js'
+import type { WireCommand } from './resp.js'
 import { groupBySlot } from './slot-groups.js'
 import type {
   NodeHealth,
@@ -26,10 +29,6 @@ import { WriteCoalescer } from './write-coalescer.js'
 type Client = Redis | Cluster
 
 const CLOSE_DRAIN_MS = 5000
-/** What a server answers when it will not run the cross-slot MGET script at all, on any key. */
-const SCRIPT_REFUSED = /^NOPERM|unknown command|shebang|flag/i
-/** Keys per cross-slot MGET script: bounds how long one call holds the server, like a bounded MGET would. */
-const NODE_BATCH = 512
 /** How long close() waits for QUIT's reply: a hung server (SIGSTOP) would otherwise hold it forever. */
 const QUIT_MS = 1000
 
@@ -49,12 +48,6 @@ interface ScriptCommands {
   ksGetPrimary(key: string): Promise<string | null>
 }
 
-/** The cross-slot read scripts, defined on node connections (see nodeScripts). */
-interface NodeScriptCommands {
-  ksMgetNodeBuffer(first: string, rest: string[]): Promise<Array<Buffer | null>>
-  ksMgetTtlNodeBuffer(first: string, rest: string[]): Promise<Array<Buffer | number | null>>
-}
-
 export interface ValkeyStoreOptions {
   offlineQueueLimit: number
   /** Where reads go on a cluster; standalone ignores it. */
@@ -70,25 +63,32 @@ export interface ValkeyStoreOptions {
   pingAddress: (host: string, port: number) => Promise<number>
 }
 
-/** Defined on node connections only (see nodeScripts): through the cluster client they would follow an ASK. */
-const NODE_SCRIPTS: ReadonlySet<string> = new Set(['ksMgetNode', 'ksMgetTtlNode'])
-
 export function defineScripts(client: Client): void {
-  for (const [name, def] of Object.entries(SCRIPTS)) {
-    if (!NODE_SCRIPTS.has(name)) client.defineCommand(name, def)
-  }
+  for (const [name, def] of Object.entries(SCRIPTS)) client.defineCommand(name, def)
 }
 
 /**
- * The cross-slot read scripts on one node connection, defined there on first use. iovalkey's script commands send
- * EVAL on a connection's first use and EVALSHA after, and EVAL again on NOSCRIPT, as on the cluster client.
+ * A read of keys of one slot, in the two forms a cluster batch read needs (see #readSlotsByNode): as commands
+ * written to the slot's node in a batch, and as one call through the cluster client, which follows redirects.
  */
-function nodeScripts(node: Redis): NodeScriptCommands {
-  if (!('ksMgetNodeBuffer' in node)) {
-    node.defineCommand('ksMgetNode', SCRIPTS.ksMgetNode)
-    node.defineCommand('ksMgetTtlNode', SCRIPTS.ksMgetTtlNode)
-  }
-  return node as unknown as NodeScriptCommands
+interface SlotRead<R> {
+  /** Adds the commands reading `keys`, all of one slot, to `into`. */
+  commands(keys: readonly string[], into: WireCommand[]): void
+  /** One result per key from the replies to `commands(keys)`, none of them an error. */
+  results(keys: readonly string[], replies: readonly unknown[], at: number): Array<R | null>
+  /** The same read through the cluster client. */
+  onClient(keys: string[]): Promise<Array<R | null>>
+}
+
+/** The keys of one slot in a cluster read, where their results go, and where their commands start in the batch. */
+interface SlotKeys {
+  readonly keys: string[]
+  readonly indices: number[]
+  at: number
+}
+
+function place<R>(group: SlotKeys, results: ReadonlyArray<R | null>, out: Array<R | null>): void {
+  for (let j = 0; j < group.indices.length; j++) out[group.indices[j] as number] = results[j] ?? null
 }
 
 function ttlArg(ttlMs: number | null): string {
@@ -119,8 +119,6 @@ export class ValkeyStore implements Store {
    */
   readonly #singleKeyFlush: 'tick' | 'turn'
   #closing: Promise<void> | undefined
-  /** Cleared when the servers refuse the cross-slot MGET script itself; every getMany then goes per slot. */
-  #crossSlotReads = true
   #hasDelIfEq: Promise<boolean> | undefined
 
   constructor(client: Client, options: ValkeyStoreOptions) {
@@ -200,48 +198,135 @@ export class ValkeyStore implements Store {
     return masters
   }
 
-  /** One MGET per slot group, sent together (one write per node), results in input order. */
-  async #mgetPerSlot(keys: readonly string[]): Promise<Array<Buffer | null>> {
-    const groups = groupBySlot(keys)
-    const results = await Promise.all(groups.map((idx) => this.#mgetSlot(idx.map((i) => keys[i] as string))))
-    const out = new Array<Buffer | null>(keys.length)
-    groups.forEach((idx, g) => {
-      const values = results[g] as Array<Buffer | null>
-      idx.forEach((i, j) => {
-        out[i] = values[j] ?? null
-      })
-    })
+  /**
+   * MGET of keys of one slot: the values, in order. Per key, MGET answers nil for a key of another type (GET would
+   * fail with WRONGTYPE), as a standalone getMany's single MGET does.
+   */
+  readonly #mgetRead: SlotRead<Buffer> = {
+    commands: (keys, into) => {
+      into.push(['mget', ...keys])
+    },
+    results: (_, replies, at) => replies[at] as Array<Buffer | null>,
+    onClient: (keys) => this.#client.mgetBuffer(keys),
+  }
+
+  /** #mgetRead with each key's PTTL, read from the same copy of the value (see readWithTtl). */
+  readonly #readWithTtlRead: SlotRead<StoreValueWithTtl> = {
+    commands: (keys, into) => {
+      into.push(['mget', ...keys])
+      for (const key of keys) into.push(['pttl', key])
+    },
+    results: (keys, replies, at) => {
+      const values = replies[at] as Array<Buffer | null>
+      return keys.map((_, i) => withTtl(values[i] ?? null, replies[at + 1 + i]))
+    },
+    onClient: (keys) => readWithTtl(this.#client, keys, 'MGET'),
+  }
+
+  /**
+   * A cluster read of keys of any slots: per slot the commands of `read`, and every slot a node serves written to
+   * it in one batch (reply-batch.ts): one write and one round trip per node, the servers running plain commands.
+   * Results in input order. A slot the router cannot place, or whose node cannot take the batch now, is read
+   * through the cluster client; so is one whose node answers a redirect or fails (see #recoverSlotRead).
+   */
+  async #readSlotsByNode<R>(keys: readonly string[], read: SlotRead<R>): Promise<Array<R | null>> {
+    const router = this.#router as NodeRouter
+    const out = new Array<R | null>(keys.length).fill(null)
+    // One pass: random keys are one per slot, so the slot's group is made with its first key.
+    const slots = new Map<number, SlotKeys>()
+    const byNode = new Map<Redis, SlotKeys[]>()
+    const reads: Array<Promise<unknown>> = []
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string
+      const slot = keySlot(key)
+      const known = slots.get(slot)
+      if (known !== undefined) {
+        known.keys.push(key)
+        known.indices.push(i)
+        continue
+      }
+      const group: SlotKeys = { keys: [key], indices: [i], at: 0 }
+      slots.set(slot, group)
+      const node = router.readerOfSlot(slot)
+      if (node === undefined) reads.push(this.#readGroupOnClient(group, read, out))
+      else {
+        const groups = byNode.get(node)
+        if (groups === undefined) byNode.set(node, [group])
+        else groups.push(group)
+      }
+    }
+    for (const [node, groups] of byNode) {
+      const commands: WireCommand[] = []
+      for (const group of groups) {
+        group.at = commands.length
+        read.commands(group.keys, commands)
+      }
+      const sent = sendBatch(node, commands)
+      if (sent === undefined)
+        for (const group of groups) reads.push(this.#readGroupOnClient(group, read, out))
+      else reads.push(sent.then((replies) => this.#placeReplies(groups, replies, read, out)))
+    }
+    await Promise.all(reads)
     return out
   }
 
-  /** MGET of keys of one slot (see #slotRead). */
-  #mgetSlot(keys: string[]): Promise<Array<Buffer | null>> {
-    // Arrays, never spread into arguments: a spread of ~100k+ keys overflows the call stack.
-    return this.#slotRead(keys, (client) => client.mgetBuffer(keys), this.#mgetOne)
+  /** Each group's results from its node's batch replies, and the groups answered with an error read again. */
+  #placeReplies<R>(
+    groups: readonly SlotKeys[],
+    replies: readonly unknown[],
+    read: SlotRead<R>,
+    out: Array<R | null>,
+  ): Promise<unknown> | undefined {
+    let retries: Array<Promise<void>> | undefined
+    for (let g = 0; g < groups.length; g++) {
+      const group = groups[g] as SlotKeys
+      const end = (groups[g + 1] as SlotKeys | undefined)?.at ?? replies.length
+      let error: unknown
+      for (let r = group.at; r < end; r++) {
+        if (replies[r] instanceof Error) {
+          error = replies[r]
+          break
+        }
+      }
+      if (error === undefined) place(group, read.results(group.keys, replies, group.at), out)
+      else {
+        retries ??= []
+        retries.push(
+          this.#recoverSlotRead(group.keys, error, read).then((results) => place(group, results, out)),
+        )
+      }
+    }
+    return retries === undefined ? undefined : Promise.all(retries)
   }
 
-  readonly #mgetOne = async (key: string): Promise<Buffer | null> =>
-    (await this.#client.mgetBuffer([key]))[0] ?? null
+  #readGroupOnClient<R>(group: SlotKeys, read: SlotRead<R>, out: Array<R | null>): Promise<void> {
+    return this.#readSlotOnClient(group.keys, read).then((results) => place(group, results, out))
+  }
 
   /**
-   * A read of keys of one slot, as #onNode: on the slot's node when the router has one, through the cluster
-   * client otherwise or when that node redirects. A slot being moved refuses a read of several keys that are
-   * split between its two nodes (TRYAGAIN; ASK or MOVED when the keys are not all where the map says), and the
-   * cluster client would retry TRYAGAIN until its redirections run out: those keys are read one by one through
-   * the cluster client instead, each following its own redirect (`one`).
+   * A slot read after its node answered `error`. A slot being moved refuses a read of several keys that are split
+   * between its two nodes (TRYAGAIN; ASK or MOVED when the keys are not all where the map says), and the cluster
+   * client would retry TRYAGAIN until its redirections run out: those keys are read one by one through the cluster
+   * client instead, each following its own redirect. Another redirect, a cluster state or a link failure is the
+   * cluster client's to follow (#readSlotOnClient); any other reply (NOPERM…) is the answer.
    */
-  #slotRead<T>(
-    keys: string[],
-    many: (client: Client) => Promise<Array<T | null>>,
-    one: (key: string) => Promise<T | null>,
-  ): Promise<Array<T | null>> {
-    const splits = (error: unknown) => keys.length > 1 && isSlotMoving(error)
-    const byKey = (error: unknown) => (splits(error) ? Promise.all(keys.map(one)) : Promise.reject(error))
-    const node = this.#router?.reader(keys[0] as string)
-    if (node === undefined) return many(this.#client).catch(byKey)
-    return many(node).catch((error: unknown) =>
-      splits(error) || !needsClusterClient(error) ? byKey(error) : many(this.#client).catch(byKey),
-    )
+  #recoverSlotRead<R>(keys: string[], error: unknown, read: SlotRead<R>): Promise<Array<R | null>> {
+    if (keys.length > 1 && isSlotMoving(error)) return this.#readKeysOnClient(keys, read)
+    if (!needsClusterClient(error)) return Promise.reject(error)
+    return this.#readSlotOnClient(keys, read)
+  }
+
+  /** A slot read through the cluster client, key by key if the slot turns out to be moving (see #recoverSlotRead). */
+  #readSlotOnClient<R>(keys: string[], read: SlotRead<R>): Promise<Array<R | null>> {
+    return read
+      .onClient(keys)
+      .catch((error: unknown) =>
+        keys.length > 1 && isSlotMoving(error) ? this.#readKeysOnClient(keys, read) : Promise.reject(error),
+      )
+  }
+
+  #readKeysOnClient<R>(keys: readonly string[], read: SlotRead<R>): Promise<Array<R | null>> {
+    return Promise.all(keys.map(async (key) => (await read.onClient([key]))[0] ?? null))
   }
 
   /**
@@ -255,12 +340,24 @@ export class ValkeyStore implements Store {
     )
   }
 
+  /**
+   * A single-key command as a LeanCommand on `node` (the key's node, from the router) or the standalone connection,
+   * and through the cluster client where #onNode goes there.
+   */
+  #send(node: Redis | undefined, command: WireCommand): Promise<unknown> {
+    return this.#onNode(node, (client) =>
+      client === this.#client && this.kind === 'cluster'
+        ? client.callBuffer(command[0] as string, command.slice(1))
+        : sendLean(client as Redis, command),
+    )
+  }
+
   get(key: string, o: StoreCommandOptions): Promise<Buffer | null> {
     const node = this.#router?.reader(key)
     return this.#run(
       'GET',
       o,
-      () => this.#onNode(node, (client) => client.getBuffer(key)),
+      () => this.#send(node, ['get', key]) as Promise<Buffer | null>,
       this.#singleKeyFlush,
     )
   }
@@ -268,80 +365,12 @@ export class ValkeyStore implements Store {
   getMany(keys: readonly string[], o: StoreCommandOptions): Promise<Array<Buffer | null>> {
     if (this.kind === 'single') {
       return this.#run('MGET', o, () =>
-        keys.length === 0 ? Promise.resolve([]) : this.#client.mgetBuffer(keys as string[]),
+        keys.length === 0
+          ? Promise.resolve([])
+          : (this.#send(undefined, ['mget', ...keys]) as Promise<Array<Buffer | null>>),
       )
     }
-    return this.#run('MGET', o, () => this.#getManyCluster(keys))
-  }
-
-  #getManyCluster(keys: readonly string[]): Promise<Array<Buffer | null>> {
-    return this.#readByNode(
-      keys,
-      (batch) =>
-        this.#acrossSlots(
-          batch,
-          (node) => node.ksMgetNodeBuffer(batch[0] as string, batch.slice(1)),
-          () => this.#mgetPerSlot(batch),
-        ),
-      (batch) => this.#mgetSlot(batch),
-    )
-  }
-
-  /**
-   * One command per node and batch (see groupByNode) instead of one per slot; results in input order. A batch
-   * whose keys span slots goes to `acrossSlots`, one of a single slot to `oneSlot`.
-   */
-  async #readByNode<R>(
-    keys: readonly string[],
-    acrossSlots: (batch: string[]) => Promise<Array<R | null>>,
-    oneSlot: (batch: string[]) => Promise<Array<R | null>>,
-  ): Promise<Array<R | null>> {
-    const slots = (this.#client as Cluster).slots
-    const out = new Array<R | null>(keys.length)
-    const reads: Array<Promise<void>> = []
-    for (const group of groupByNode(keys, (slot) => slots[slot]?.[0])) {
-      for (let start = 0; start < group.indices.length; start += NODE_BATCH) {
-        const indices = group.indices.slice(start, start + NODE_BATCH)
-        const batch = indices.map((i) => keys[i] as string)
-        const read = group.crossSlot ? acrossSlots(batch) : oneSlot(batch)
-        reads.push(
-          read.then((values) => {
-            for (let j = 0; j < indices.length; j++) out[indices[j] as number] = values[j] ?? null
-          }),
-        )
-      }
-    }
-    await Promise.all(reads)
-    return out
-  }
-
-  /**
-   * A node's keys of several slots (`batch`) through a cross-slot script, or per slot when the script cannot
-   * serve them. The script goes to the node's own connection, never through the cluster client: that client
-   * would follow an ASK for the routing key of a slot being moved to the importing node, where, asked, the
-   * script reads the keys of that slot (and of any other slot being imported) not moved yet as missing.
-   */
-  async #acrossSlots<R>(
-    batch: string[],
-    script: (node: NodeScriptCommands) => Promise<R>,
-    perSlot: () => Promise<R>,
-  ): Promise<R> {
-    // No ready connection (not dialled yet, reconnecting): per slot through the cluster client, which connects
-    // it, rather than the script through the cluster client, which could follow an ASK.
-    const node = this.#crossSlotReads ? this.#router?.reader(batch[0] as string) : undefined
-    if (node !== undefined) {
-      try {
-        return await script(nodeScripts(node))
-      } catch (error) {
-        // A redirect (the slot map moved, a slot is being moved), a "non local key" or a cluster state means
-        // this node would not serve every key, and a link failure is the cluster client's to retry and re-route:
-        // per-slot reads through it follow MOVED/ASK and refresh the slot map. A refusal of the script itself
-        // (no scripting for this ACL user, scripting disabled, script flags unknown) is not asked again.
-        const e = error as { name?: unknown; message?: unknown } | null
-        if (e?.name === 'ReplyError' && SCRIPT_REFUSED.test(String(e.message))) this.#crossSlotReads = false
-      }
-    }
-    return perSlot()
+    return this.#run('MGET', o, () => this.#readSlotsByNode(keys, this.#mgetRead))
   }
 
   getWithTtl(key: string, o: StoreCommandOptions): Promise<StoreValueWithTtl | null> {
@@ -358,49 +387,8 @@ export class ValkeyStore implements Store {
     if (keys.length === 0) return this.#run('MGET+PTTL', o, async () => [])
     if (this.kind === 'single')
       return this.#run('MGET+PTTL', o, () => readWithTtl(this.#client, keys, 'MGET'))
-    return this.#run('MGET+PTTL', o, () => this.#readWithTtlCluster(keys))
+    return this.#run('MGET+PTTL', o, () => this.#readSlotsByNode(keys, this.#readWithTtlRead))
   }
-
-  /** As #getManyCluster, each value with its key's PTTL. */
-  #readWithTtlCluster(keys: readonly string[]): Promise<Array<StoreValueWithTtl | null>> {
-    return this.#readByNode(
-      keys,
-      (batch) =>
-        this.#acrossSlots(
-          batch,
-          async (node) => {
-            const flat = await node.ksMgetTtlNodeBuffer(batch[0] as string, batch.slice(1))
-            return batch.map((_, i) => withTtl(flat[2 * i] as Buffer | null, flat[2 * i + 1]))
-          },
-          () => this.#readWithTtlPerSlot(batch),
-        ),
-      (batch) => this.#readWithTtlSlot(batch),
-    )
-  }
-
-  /** One MGET…PTTL pipeline per slot, written in the same tick: still one round trip per node. */
-  async #readWithTtlPerSlot(keys: readonly string[]): Promise<Array<StoreValueWithTtl | null>> {
-    const out = new Array<StoreValueWithTtl | null>(keys.length)
-    await Promise.all(
-      groupBySlot(keys).map(async (indices) => {
-        const values = await this.#readWithTtlSlot(indices.map((i) => keys[i] as string))
-        indices.forEach((i, j) => {
-          out[i] = values[j] ?? null
-        })
-      }),
-    )
-    return out
-  }
-
-  /** The MGET…PTTL pipeline of keys of one slot (see #slotRead). */
-  #readWithTtlSlot(keys: string[]): Promise<Array<StoreValueWithTtl | null>> {
-    return this.#slotRead(keys, (client) => readWithTtl(client, keys, 'MGET'), this.#readWithTtlOne)
-  }
-
-  // A key's value and PTTL redirect alike, so the cluster client follows them as one pipeline; it would not for a
-  // pipeline whose errors disagree (a half-moved slot's MGET answers TRYAGAIN, its moved keys' PTTLs ASK).
-  readonly #readWithTtlOne = async (key: string): Promise<StoreValueWithTtl | null> =>
-    (await readWithTtl(this.#client, [key], 'MGET'))[0] ?? null
 
   set(
     key: string,
@@ -408,16 +396,11 @@ export class ValkeyStore implements Store {
     ttlMs: number | null,
     o: StoreCommandOptions & { onlyIfAbsent?: boolean },
   ): Promise<boolean> {
-    const write: (client: Client) => Promise<unknown> =
-      ttlMs === null
-        ? o.onlyIfAbsent
-          ? (client) => client.set(key, value, 'NX')
-          : (client) => client.set(key, value)
-        : o.onlyIfAbsent
-          ? (client) => client.set(key, value, 'PX', ttlArg(ttlMs), 'NX')
-          : (client) => client.set(key, value, 'PX', ttlArg(ttlMs))
+    const command: Array<string | Buffer> = ['set', key, value]
+    if (ttlMs !== null) command.push('PX', ttlArg(ttlMs))
+    if (o.onlyIfAbsent) command.push('NX')
     const node = this.#router?.primary(key)
-    return this.#run('SET', o, () => this.#onNode(node, write), this.#singleKeyFlush).then(isOk)
+    return this.#run('SET', o, () => this.#send(node, command), this.#singleKeyFlush).then(isOk)
   }
 
   setMany(entries: readonly StoreSetEntry[], o: StoreCommandOptions): Promise<void> {
@@ -425,8 +408,9 @@ export class ValkeyStore implements Store {
       // Commands are written without waiting for replies, so this is one round trip per node.
       await Promise.all(
         entries.map((e) =>
-          this.#onNode(this.#router?.primary(e.key), (client) =>
-            e.ttlMs === null ? client.set(e.key, e.value) : client.set(e.key, e.value, 'PX', ttlArg(e.ttlMs)),
+          this.#send(
+            this.#router?.primary(e.key),
+            e.ttlMs === null ? ['set', e.key, e.value] : ['set', e.key, e.value, 'PX', ttlArg(e.ttlMs)],
           ),
         ),
       )
@@ -436,17 +420,13 @@ export class ValkeyStore implements Store {
   delete(keys: readonly string[], o: StoreCommandOptions): Promise<boolean[]> {
     // One UNLINK per key is the cheapest way to learn per-key existence; they are pipelined on the socket.
     return this.#run('UNLINK', o, () =>
-      Promise.all(
-        keys.map(async (k) => (await this.#onNode(this.#router?.primary(k), (c) => c.unlink(k))) === 1),
-      ),
+      Promise.all(keys.map(async (k) => (await this.#send(this.#router?.primary(k), ['unlink', k])) === 1)),
     )
   }
 
   exists(keys: readonly string[], o: StoreCommandOptions): Promise<boolean[]> {
     return this.#run('EXISTS', o, () =>
-      Promise.all(
-        keys.map(async (k) => (await this.#onNode(this.#router?.reader(k), (c) => c.exists(k))) === 1),
-      ),
+      Promise.all(keys.map(async (k) => (await this.#send(this.#router?.reader(k), ['exists', k])) === 1)),
     )
   }
 
@@ -770,6 +750,7 @@ function withTtl(value: Buffer | null, pttlReply: unknown): StoreValueWithTtl | 
   return { value, ttlMs: pttl === -1 ? null : Math.max(0, pttl) }
 }
 
+/** SET's `OK` (a Buffer: see #send). */
 function isOk(reply: unknown): boolean {
-  return reply === 'OK'
+  return Buffer.isBuffer(reply) && reply.length === 2 && reply[0] === 0x4f && reply[1] === 0x4b
 }

@@ -324,7 +324,7 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         expect(calculateSlot(ns.fullKey('{user:1}:profile'))).toBe(
           calculateSlot(ns.fullKey('{user:1}:settings')),
         )
-        expect(await ns.getMany(['{user:1}:profile', '{user:1}:settings'])).toEqual(['p', 's'])
+        expect(await ns.getMany(['{user:1}:profile', '{user:1}:settings'])).toStrictEqual(['p', 's'])
       })
 
       it('treats an empty first hash tag as none, as Valkey does, in single-key and batch calls', async () => {
@@ -333,9 +333,9 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         const keys = ['a{}b{c}', '{b{c}', 'x{}{y}']
         for (const [i, key] of keys.entries()) await ns.set(key, i)
         expect(await Promise.all(keys.map((k) => ns.get(k)))).toEqual([0, 1, 2])
-        expect(await ns.getMany([...keys, 'none{}{z}'])).toEqual([0, 1, 2, undefined])
+        expect(await ns.getMany([...keys, 'none{}{z}'])).toStrictEqual([0, 1, 2, undefined])
         expect(await ns.deleteMany(keys)).toEqual([true, true, true])
-        expect(await ns.getMany(keys)).toEqual([undefined, undefined, undefined])
+        expect(await ns.getMany(keys)).toStrictEqual([undefined, undefined, undefined])
       })
 
       // A client sends a lone surrogate as U+FFFD: on a server 'a\uD800' and 'a\uDC00' would be one key (and
@@ -405,14 +405,14 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
           const error = await expectCode(ns.keys({ cursor }), 'ERR_COMMAND')
           expect(error.message).toContain(cursor)
         }
-        expect(await ns.getMany(['a', 'b'])).toEqual(['a', 'b'])
+        expect(await ns.getMany(['a', 'b'])).toStrictEqual(['a', 'b'])
       })
 
       it('stores keys, tags and patterns with U+FFFD and astral characters as given', async () => {
         const ns = (await open()).namespace(`astral${uid()}`)
         const keys = ['a\uFFFD', 'a\uD83D\uDE00', '\uD83D\uDE00:\uFFFD', '日本']
         await ns.setMany(keys.map((key, i) => ({ key, value: i, tags: [`t${key}`] })))
-        expect(await ns.getMany(keys)).toEqual([0, 1, 2, 3])
+        expect(await ns.getMany(keys)).toStrictEqual([0, 1, 2, 3])
         const listed: string[] = []
         let cursor: string | undefined
         do {
@@ -422,9 +422,9 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         } while (cursor !== undefined)
         expect(listed.sort()).toEqual(['a\uD83D\uDE00', 'a\uFFFD'])
         await ns.invalidateTag('t\uD83D\uDE00:\uFFFD')
-        expect(await ns.getMany(keys)).toEqual([0, 1, undefined, 3])
+        expect(await ns.getMany(keys)).toStrictEqual([0, 1, undefined, 3])
         expect(await ns.deletePattern('a\uFFFD')).toBe(1)
-        expect(await ns.getMany(keys)).toEqual([undefined, 1, undefined, 3])
+        expect(await ns.getMany(keys)).toStrictEqual([undefined, 1, undefined, 3])
       })
     })
 
@@ -507,14 +507,14 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         expect(await ns.getOrSet('readThrough', () => 'loader')).toBe('f')
         await raw.get('bare')
         // Served from L1 now: the fills above did happen.
-        expect(await ns.getMany(keys)).toEqual(values)
+        expect(await ns.getMany(keys)).toStrictEqual(values)
         expect(await raw.get('bare')).toBe('e')
         expect(l1Hits.sort()).toEqual([...keys, 'bare'].sort())
 
         await sleep(ttl + 300)
         expect(await ns.ttl('set')).toBeUndefined()
         for (const key of keys) expect(await ns.get(key), key).toBeUndefined()
-        expect(await ns.getMany(keys)).toEqual(keys.map(() => undefined))
+        expect(await ns.getMany(keys)).toStrictEqual(keys.map(() => undefined))
         expect(await raw.get('bare')).toBeUndefined()
       })
     })
@@ -658,7 +658,7 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         expect(await ns.ttl('b')).toBeNull()
         await ns.invalidateTag('x')
         await sleep(150)
-        expect(await ns.getMany(['a', 'b', 'c'])).toEqual([undefined, undefined, 3])
+        expect(await ns.getMany(['a', 'b', 'c'])).toStrictEqual([undefined, undefined, 3])
       })
     })
 
@@ -897,7 +897,7 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         await ns.invalidateTag('rows')
         release.open()
         expect(await pending).toEqual(keys.map((key) => `old ${key}`))
-        expect(await ns.getMany(keys)).toEqual(keys.map(() => undefined))
+        expect(await ns.getMany(keys)).toStrictEqual(keys.map(() => undefined))
       })
 
       it('keeps the tags of a getOrSet entry alive as long as the TTL its loader chose', async () => {

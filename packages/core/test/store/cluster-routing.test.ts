@@ -88,16 +88,6 @@ async function commandsDuring(addresses: readonly string[], fn: () => Promise<un
   return seen
 }
 
-/** How many commands clients (not scripts) sent, per node address, of the given names. */
-function fromClients(seen: readonly Seen[], commands: readonly string[]): number[] {
-  const counts = new Map<string, number>()
-  for (const s of seen) {
-    if (s.source === 'lua' || !commands.includes(s.command)) continue
-    counts.set(s.address, (counts.get(s.address) ?? 0) + 1)
-  }
-  return [...counts.values()].sort()
-}
-
 /** Commands the servers refused before running them (ACL, unknown command…), per command, from INFO commandstats. */
 async function rejectedCalls(addresses: readonly string[], commands: readonly string[]): Promise<number> {
   let total = 0
@@ -154,16 +144,37 @@ async function migrateHalfway(
 const masterAddresses = () => cluster.masters().map((n) => n.address)
 const replicaAddresses = () => cluster.replicas().map((n) => n.address)
 
+/** The distinct slots of `keys` per master address, as the cluster serves them. */
+async function slotsPerMaster(keys: readonly string[]): Promise<Map<string, number>> {
+  const slotsByMaster = new Map<string, Set<number>>()
+  for (const key of keys) {
+    const slot = calculateSlot(key)
+    const owner = (await cluster.masterForSlot(slot)).address
+    const set = slotsByMaster.get(owner) ?? new Set<number>()
+    set.add(slot)
+    slotsByMaster.set(owner, set)
+  }
+  return new Map([...slotsByMaster].map(([address, set]) => [address, set.size]))
+}
+
+/** Commands of the given names that clients sent, per node address. */
+function perAddress(seen: readonly Seen[], command: string): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const s of seen) {
+    if (s.source !== 'lua' && s.command === command) counts.set(s.address, (counts.get(s.address) ?? 0) + 1)
+  }
+  return counts
+}
+
 describe('getMany on a cluster', () => {
-  it('reads each node’s keys in one command instead of one per slot, in input order with misses in place', async () => {
+  it('reads with one MGET per slot on each slot’s master and no script, in input order with misses in place', async () => {
     const store = await open()
     const keys = Array.from({ length: 300 }, (_, i) => `batch:${i}`)
     await store.setMany(
       keys.filter((_, i) => i % 3 !== 0).map((key) => ({ key, value: `v:${key}`, ttlMs: 60_000 })),
       o,
     )
-    const slots = new Set(keys.map((k) => calculateSlot(k)))
-    expect(slots.size).toBeGreaterThan(250) // random keys: almost one slot each
+    expect(new Set(keys.map((k) => calculateSlot(k))).size).toBeGreaterThan(250) // random keys: almost one slot each
     let values: Array<Buffer | null> = []
     const seen = await commandsDuring(masterAddresses(), async () => {
       values = await store.getMany(keys, o)
@@ -171,12 +182,11 @@ describe('getMany on a cluster', () => {
     expect(values.map((v) => v?.toString() ?? null)).toEqual(
       keys.map((key, i) => (i % 3 === 0 ? null : `v:${key}`)),
     )
-    // One script call per master; the per-key reads happen inside it.
-    expect(fromClients(seen, ['evalsha', 'eval', 'mget', 'get'])).toEqual([1, 1, 1])
-    expect(seen.filter((s) => s.source === 'lua' && s.command === 'mget')).toHaveLength(keys.length)
+    expect(perAddress(seen, 'mget')).toEqual(await slotsPerMaster(keys))
+    expect(seen.filter((s) => ['eval', 'evalsha', 'get', 'fcall'].includes(s.command))).toEqual([])
   })
 
-  it('reads values with their TTLs (for an L1) in one command per node too', async () => {
+  it('reads values with their TTLs (for an L1) the same way, a PTTL beside each key', async () => {
     const store = await open()
     const keys = Array.from({ length: 300 }, (_, i) => `batch-ttl:${i}`)
     await store.setMany(
@@ -198,8 +208,9 @@ describe('getMany on a cluster', () => {
       if (i % 2 === 0) expect(r.ttlMs).toBeNull()
       else expect(r.ttlMs).toBeGreaterThan(50_000)
     }
-    expect(fromClients(seen, ['evalsha', 'eval', 'mget', 'get', 'pttl'])).toEqual([1, 1, 1])
-    expect(seen.filter((s) => s.source === 'lua' && s.command === 'pttl')).toHaveLength(keys.length)
+    expect(perAddress(seen, 'mget')).toEqual(await slotsPerMaster(keys))
+    expect(seen.filter((s) => s.command === 'pttl')).toHaveLength(keys.length)
+    expect(seen.filter((s) => ['eval', 'evalsha'].includes(s.command))).toEqual([])
   })
 
   it('answers nil for a key of another type, as MGET does', async () => {
@@ -216,9 +227,11 @@ describe('getMany on a cluster', () => {
     expect(values.map((v) => v?.toString() ?? null)).toEqual(keys.map((k) => (k === 'typed:7' ? null : k)))
   })
 
-  it('keeps per-slot batches under the node batch size and splits larger node shares', async () => {
+  it('reads keys that share a slot (a hash tag) with one MGET, beside the other slots’ reads', async () => {
     const store = await open()
-    const keys = Array.from({ length: 2000 }, (_, i) => `big:${i}`)
+    const tagged = Array.from({ length: 50 }, (_, i) => `{together}:${i}`)
+    const loose = Array.from({ length: 50 }, (_, i) => `apart:${i}`)
+    const keys = tagged.flatMap((k, i) => [k, loose[i] as string])
     await store.setMany(
       keys.map((key) => ({ key, value: key, ttlMs: 60_000 })),
       o,
@@ -228,8 +241,9 @@ describe('getMany on a cluster', () => {
       values = await store.getMany(keys, o)
     })
     expect(values.map((v) => v?.toString())).toEqual(keys)
-    // ≈ 667 keys per master, at most 512 per call: two calls per master.
-    expect(fromClients(seen, ['evalsha', 'eval', 'mget', 'get'])).toEqual([2, 2, 2])
+    const slots = new Set(keys.map((k) => calculateSlot(k)))
+    expect(seen.filter((s) => s.command === 'mget')).toHaveLength(slots.size)
+    expect(slots.size).toBeLessThanOrEqual(loose.length + 1)
   })
 
   it('reads the right values while a slot is migrating and after it moved, through the cluster redirects', async () => {
@@ -248,7 +262,7 @@ describe('getMany on a cluster', () => {
     const during = await store.getMany(keys, o)
     expect(during.map((v) => v?.toString())).toEqual(keys.map((k) => `v:${k}`))
     await migration.finish()
-    // The store's slot map still names the old owner: its script there fails, and the fallback follows MOVED.
+    // The store's slot map still names the old owner: its MGET there answers MOVED, which the cluster client follows.
     const after = await store.getMany(keys, o)
     expect(after.map((v) => v?.toString())).toEqual(keys.map((k) => `v:${k}`))
     await cluster.waitForHealthy()
@@ -273,14 +287,14 @@ describe('getMany on a cluster', () => {
     })
     expect(values.map((v) => v?.toString())).toEqual(keys)
     const replicas = new Set(replicaAddresses())
-    const scripts = seen.filter((s) => s.source !== 'lua' && ['evalsha', 'eval'].includes(s.command))
-    expect(scripts.map((s) => replicas.has(s.address))).toEqual([true, true, true])
+    const reads = seen.filter((s) => s.command === 'mget')
+    expect(reads.length).toBe(new Set(keys.map((k) => calculateSlot(k))).size)
     // Reads only: cluster clients also ask masters for CLUSTER SLOTS on their own every few seconds.
-    const reads = ['get', 'mget', 'evalsha', 'eval', 'exists']
-    expect(seen.filter((s) => !replicas.has(s.address) && reads.includes(s.command))).toEqual([])
+    expect(reads.filter((s) => !replicas.has(s.address))).toEqual([])
+    expect(seen.filter((s) => !replicas.has(s.address) && ['get', 'exists'].includes(s.command))).toEqual([])
   })
 
-  it('falls back to one MGET per slot, and stops offering the script, for a user the servers do not let run scripts', async () => {
+  it('needs no scripting: a user the servers do not let run scripts reads every key, and nothing is refused', async () => {
     await Promise.all(
       cluster.nodes.map((n) =>
         probe(n.address).call('ACL', 'SETUSER', 'noscripts', 'on', '>pw', '~*', '&*', '+@all', '-@scripting'),
@@ -292,18 +306,10 @@ describe('getMany on a cluster', () => {
       keys.map((key) => ({ key, value: key, ttlMs: 60_000 })),
       o,
     )
-    const refusedBefore = await rejectedCalls(masterAddresses(), ['eval', 'evalsha'])
+    const refusedBefore = await rejectedCalls(masterAddresses(), ['eval', 'evalsha', 'mget', 'pttl'])
     expect((await store.getMany(keys, o)).map((v) => v?.toString())).toEqual(keys)
-    const refusedOnce = await rejectedCalls(masterAddresses(), ['eval', 'evalsha'])
-    expect(refusedOnce - refusedBefore).toBeGreaterThanOrEqual(1)
-    let values: Array<Buffer | null> = []
-    const seen = await commandsDuring(masterAddresses(), async () => {
-      values = await store.getMany(keys, o)
-    })
-    expect(values.map((v) => v?.toString())).toEqual(keys)
-    expect(await rejectedCalls(masterAddresses(), ['eval', 'evalsha'])).toBe(refusedOnce)
-    const slots = new Set(keys.map((k) => calculateSlot(k)))
-    expect(seen.filter((s) => s.command === 'mget')).toHaveLength(slots.size)
+    expect((await store.getManyWithTtl(keys, o)).map((r) => r?.value.toString())).toEqual(keys)
+    expect(await rejectedCalls(masterAddresses(), ['eval', 'evalsha', 'mget', 'pttl'])).toBe(refusedBefore)
   })
 })
 
