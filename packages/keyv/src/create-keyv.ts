@@ -49,6 +49,7 @@ export async function createKeyv(
     // Connected before Keyv exists, so a connection error is not emitted on a Keyv nobody listens to yet.
     await store.ready()
     const keyv = new KeyvCtor({ ...serialization, ...keyvOptions, store })
+    if (store instanceof KeyshardStore) store.deserializeFor(keyv as { opts: object })
     // Keyv 6 builds its default serializer itself; the fast paths go in front of that one instance.
     if (keyv6 && !(keyvOptions !== undefined && 'serialization' in keyvOptions)) {
       const target = keyv as { serialization?: KeyvSerializationAdapter }
