@@ -7,7 +7,8 @@ import { sendBatch } from '../../src/store/reply-batch.js'
 // A connection made as iovalkey makes a cluster's node connections (no retry strategy): the only kind sendBatch is for.
 const { standalone } = getTestServers()
 const open: Redis[] = []
-async function nodeConnection(): Promise<Redis> {
+/** Not connected yet (`lazyConnect`). */
+function unconnected(): Redis {
   const conn = new Redis({
     host: standalone.host,
     port: standalone.port,
@@ -15,6 +16,10 @@ async function nodeConnection(): Promise<Redis> {
     lazyConnect: true,
   })
   open.push(conn)
+  return conn
+}
+async function nodeConnection(): Promise<Redis> {
+  const conn = unconnected()
   await conn.connect()
   return conn
 }
@@ -93,13 +98,7 @@ it('resolves with an error for each reply the connection lost, and nothing is le
 })
 
 it('sends nothing and answers undefined while the connection is not ready', async () => {
-  const conn = new Redis({
-    host: standalone.host,
-    port: standalone.port,
-    retryStrategy: () => null,
-    lazyConnect: true,
-  })
-  open.push(conn)
+  const conn = unconnected()
   expect(sendBatch(conn, [['get', 'rb:a']])).toBeUndefined()
   expect(conn.commandQueue.length).toBe(0)
   expect((conn as unknown as { offlineQueue: { length: number } }).offlineQueue.length).toBe(0)
