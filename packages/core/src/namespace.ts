@@ -756,33 +756,20 @@ export class Namespace<T = unknown> {
       })
   }
 
-  /** #reportRead for a batch: one clock read, and no event payloads built when nobody listens. */
+  /** #reportRead for each entry of a batch, with one clock read. */
   #reportReads(
     keys: readonly string[],
     entries: ReadonlyArray<StoredEntry<T> | undefined>,
   ): Array<T | undefined> {
     const now = Date.now()
-    const events = this.#ctx.events
-    const hits = events.wants('hit')
-    const misses = events.wants('miss')
+    // Every index set, none left a hole: callers iterate with for…in / map, which skip holes (Keyv 5 does).
     const values = new Array<T | undefined>(entries.length)
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]
-      const key = keys[i] as string
-      if (isLive(entry, now)) {
-        values[i] = entry.value
-        if (hits) events.emit('hit', { namespace: this.name, key, tier: 'l2' })
-      } else {
-        // Set, not left a hole: callers iterate with for…in / map, which skip holes (Keyv 5 does).
-        values[i] = undefined
-        if (misses) events.emit('miss', { namespace: this.name, key })
-      }
-    }
+    for (let i = 0; i < entries.length; i++) values[i] = this.#reportRead(keys[i] as string, entries[i], now)
     return values
   }
 
-  #reportRead(key: string, entry: StoredEntry<T> | undefined): T | undefined {
-    if (!isLive(entry, Date.now())) {
+  #reportRead(key: string, entry: StoredEntry<T> | undefined, now = Date.now()): T | undefined {
+    if (!isLive(entry, now)) {
       this.#ctx.events.emit('miss', { namespace: this.name, key })
       return undefined
     }

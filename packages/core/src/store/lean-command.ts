@@ -34,11 +34,6 @@ export class LeanCommand {
     return this.#command.slice(1)
   }
 
-  /** This command's type for `sendCommand`, which takes any object with the members above. */
-  get asCommand(): Command {
-    return this as unknown as Command
-  }
-
   toWritable(): string | Buffer {
     return encodeCommands([this.#command])
   }
@@ -65,6 +60,7 @@ export class LeanCommand {
  */
 export function sendLean(client: Redis, command: WireCommand): Promise<unknown> {
   const lean = new LeanCommand(command)
-  client.sendCommand(lean.asCommand)
+  // Typed as a Command, but iovalkey's connection reads only the members above off what it sends.
+  client.sendCommand(lean as unknown as Command)
   return lean.promise
 }

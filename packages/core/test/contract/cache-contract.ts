@@ -120,6 +120,34 @@ export function cacheContract(topology: Topology, makeCache: CacheFactory): void
         await ns.delete('x')
         expect(seen).toEqual(['miss', 'set', 'hit', 'invalidate', 'delete'])
       })
+
+      it('getMany reports a hit or a miss for each key, with the key', async () => {
+        const cache = await open()
+        const name = `evm${uid()}`
+        const ns = cache.namespace(name)
+        await ns.setMany([
+          { key: 'a', value: 1 },
+          { key: 'c', value: 3 },
+        ])
+        const misses: string[] = []
+        const onMiss = (p: { namespace: string; key: string }) => {
+          if (p.namespace === name) misses.push(p.key)
+        }
+        cache.on('miss', onMiss)
+        expect(await ns.getMany(['a', 'b', 'c', 'd'])).toStrictEqual([1, undefined, 3, undefined])
+        expect(misses).toEqual(['b', 'd'])
+        cache.off('miss', onMiss)
+        const hits: Array<[string, string]> = []
+        cache.on('hit', (p) => {
+          if (p.namespace === name) hits.push([p.key, p.tier])
+        })
+        await ns.getMany(['a', 'b', 'c'])
+        expect(hits).toEqual([
+          ['a', 'l2'],
+          ['c', 'l2'],
+        ])
+        expect(misses).toEqual(['b', 'd'])
+      })
     })
 
     describe('values', () => {
