@@ -43,8 +43,7 @@ export function keyvSerialize(data: unknown): string {
  * plain `JSON.parse`, without Keyv's reviver.
  */
 export function keyvDeserialize<Value = any>(data: string): Value {
-  if (typeof data === 'string' && !mayHoldColonString(data)) return JSON.parse(data) as Value
-  return defaultDeserialize(data) as Value
+  return parseUnlessColonStrings(data, defaultDeserialize) as Value
 }
 
 /** Keyv 6's `serialization` adapter (`stringify` / `parse`), declared here so that Keyv 5 users need not have it. */
@@ -84,10 +83,65 @@ export function fastKeyv6Serialization(base: KeyvSerializationAdapter): KeyvSeri
       return base.stringify(object)
     },
     parse<Value = any>(data: string): Value {
-      if (typeof data === 'string' && !mayHoldColonString(data)) return JSON.parse(data) as Value
-      return base.parse<Value>(data)
+      return parseUnlessColonStrings(data, (text) => base.parse<Value>(text)) as Value
     },
   }
+}
+
+/**
+ * `JSON.parse(data)` when that is what `parse` returns: the parsed value has no string starting with `:`. Anything
+ * else, text JSON.parse refuses included, is `parse`'s to read (and to fail on).
+ */
+function parseUnlessColonStrings(data: string, parse: (text: string) => unknown): unknown {
+  if (typeof data !== 'string') return parse(data)
+  let value: unknown
+  try {
+    value = JSON.parse(data)
+  } catch {
+    return parse(data)
+  }
+  const holds =
+    typeof value === 'string'
+      ? value.charCodeAt(0) === COLON
+      : typeof value === 'object' && value !== null && containerHoldsColonString(value, 0)
+  return holds === false || (holds === undefined && !mayHoldColonString(data)) ? value : parse(data)
+}
+
+/** Past this length an array of numbers is left to {@link mayHoldColonString}, which skips numbers faster. */
+const LONG_ARRAY = 64
+
+/**
+ * Whether a parsed JSON object or array holds a string starting with `:`, the only values Keyv's revivers change
+ * (keys are never renamed); `undefined` when it holds a long array of numbers, for the text search to tell. The
+ * parsed value is checked first because objects are the usual values: its escapes are already decoded, and each of
+ * its keys is one step here where the text search must look behind every key's closing `":`.
+ */
+function containerHoldsColonString(value: object, depth: number): boolean | undefined {
+  // As deep as the serializer's fast check goes; deeper values take Keyv's path.
+  if (depth > MAX_DEPTH) return true
+  if (Array.isArray(value)) {
+    if (value.length > LONG_ARRAY && typeof value[0] === 'number') return undefined
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      if (typeof item === 'string') {
+        if (item.charCodeAt(0) === COLON) return true
+      } else if (typeof item === 'object' && item !== null) {
+        const holds = containerHoldsColonString(item, depth + 1)
+        if (holds !== false) return holds
+      }
+    }
+    return false
+  }
+  for (const key in value) {
+    const item: unknown = (value as Record<string, unknown>)[key]
+    if (typeof item === 'string') {
+      if (item.charCodeAt(0) === COLON) return true
+    } else if (typeof item === 'object' && item !== null) {
+      const holds = containerHoldsColonString(item, depth + 1)
+      if (holds !== false) return holds
+    }
+  }
+  return false
 }
 
 /**

@@ -368,6 +368,11 @@ const texts: string[] = [
   '{"a":1,}',
   '"\\u003"',
   '\ufeff{}',
+  // Long arrays of numbers are left to the text search; what follows them still counts.
+  `[${'1,'.repeat(70)}":x"]`,
+  `{"value":[${'1.5,'.repeat(70)}{"a":":b"}],"expires":null}`,
+  `{"value":[${'2,'.repeat(70)}"x"],"b":":c"}`,
+  `[${'1,'.repeat(70)}"\\u003ax"]`,
 ]
 
 describe('keyvSerialize / keyvDeserialize (Keyv 5 format)', () => {
@@ -444,6 +449,8 @@ describe('keyvSerialize / keyvDeserialize (Keyv 5 format)', () => {
         'K6 Uint8Array': written(keyv6Fast.stringify, { value: new Uint8Array(1) }),
         'K5 read, colon key': read(keyvDeserialize, '{"value":{":key":"a:b","id":1},"expires":1}'),
         'K5 read, colon value': read(keyvDeserialize, '{"value":"::a"}'),
+        'K5 read, long number array': read(keyvDeserialize, `{"value":[${'1.5,'.repeat(70)}1],"expires":1}`),
+        'K5 read, colon value after a long number array': read(keyvDeserialize, `[${'1,'.repeat(70)}":x"]`),
         'K6 read, plain': read(keyv6Fast.parse, '{"value":{"id":1},"expires":1}'),
         'K6 read, bigint': read(keyv6Fast.parse, '{"value":":bigint:1"}'),
       }
@@ -465,6 +472,8 @@ describe('keyvSerialize / keyvDeserialize (Keyv 5 format)', () => {
       'K6 Uint8Array': false,
       'K5 read, colon key': true,
       'K5 read, colon value': false,
+      'K5 read, long number array': true,
+      'K5 read, colon value after a long number array': false,
       'K6 read, plain': true,
       'K6 read, bigint': false,
     })

@@ -1,3 +1,6 @@
+/** How many hash slots a Valkey Cluster has. */
+export const SLOT_COUNT = 16384
+
 /** CRC16-XMODEM (polynomial 0x1021), the hash Valkey Cluster takes a key's slot from. */
 const CRC16 = new Uint16Array(256)
 for (let byte = 0; byte < 256; byte++) {

@@ -1,3 +1,4 @@
+import { SLOT_COUNT } from './key-slot.js'
 import type { Cluster, Redis } from 'iovalkey'
 
 /** `host:port`, the form error messages, health reports and CLUSTER NODES use. */
@@ -40,7 +41,7 @@ export function slotOwners(cluster: Cluster): { masters: Redis[]; unreachable: s
   const connections = new Map(cluster.nodes('all').map((n) => [nodeAddress(n), n]))
   const owners = new Set<string>()
   let unowned = 0
-  for (let slot = 0; slot < 16384; slot++) {
+  for (let slot = 0; slot < SLOT_COUNT; slot++) {
     const address = cluster.slots[slot]?.[0]
     if (address === undefined) unowned++
     else owners.add(address)

@@ -70,6 +70,11 @@ export function isSlotMoving(error: unknown): boolean {
   )
 }
 
+/** Whether a command was refused because its key holds another type (`WRONGTYPE`). */
+export function isWrongType(error: Error): boolean {
+  return error.name === 'ReplyError' && error.message.startsWith('WRONGTYPE')
+}
+
 /**
  * Whether a command that failed on a node it was sent to directly should be sent again through the cluster
  * client: a redirect or cluster-state reply, or a link failure (the cluster client reconnects and re-routes).

@@ -1,8 +1,8 @@
 import type { Cluster, Redis } from 'iovalkey'
 import { KeyshardError } from '../errors.js'
 import { SCRIPTS } from './scripts.js'
-import { isSlotMoving, NodeRouter, needsClusterClient } from './node-router.js'
-import { keySlot } from './key-slot.js'
+import { isSlotMoving, isWrongType, NodeRouter, needsClusterClient } from './node-router.js'
+import { keySlot, SLOT_COUNT } from './key-slot.js'
 import { sendLean } from './lean-command.js'
 import { sendBatch } from './reply-batch.js'
 import type { WireCommand } from './resp.js'
@@ -74,14 +74,18 @@ export function defineScripts(client: Client): void {
 interface SlotRead<R> {
   /** Adds the commands reading `keys`, all of one slot, to `into`. */
   commands(keys: readonly string[], into: WireCommand[]): void
-  /** One result per key from the replies to `commands(keys)`, none of them an error. */
-  results(keys: readonly string[], replies: readonly unknown[], at: number): Array<R | null>
+  /**
+   * One result per key from the replies to `commands(keys)`, which start at `at`; or the error reply that leaves
+   * the slot to be read again (see #recoverSlotRead).
+   */
+  results(keys: readonly string[], replies: readonly unknown[], at: number): Array<R | null> | Error
   /** The same read through the cluster client. */
   onClient(keys: string[]): Promise<Array<R | null>>
 }
 
 /** The keys of one slot in a cluster read, where their results go, and where their commands start in the batch. */
 interface SlotKeys {
+  readonly slot: number
   readonly keys: string[]
   readonly indices: number[]
   at: number
@@ -109,6 +113,8 @@ export class ValkeyStore implements Store {
   readonly #coalescer: WriteCoalescer | undefined
   /** Cluster only: where single-key commands go without the cluster client's per-command routing. */
   readonly #router: NodeRouter | undefined
+  /** Cluster only: a batch read's group of each slot while it groups its keys (see #readSlotsByNode). */
+  readonly #groupOfSlot: Int32Array | undefined
   /**
    * When a single-key get/set leaves. On a cluster, replies from several masters arrive in one event-loop turn
    * and the callers they wake write to every master again; flushing at the end of each reply's tick writes
@@ -129,6 +135,7 @@ export class ValkeyStore implements Store {
     this.#makeSubscriber = options.makeSubscriber
     this.#pingAddress = options.pingAddress
     this.#router = this.kind === 'cluster' ? new NodeRouter(client as Cluster, options.readFrom) : undefined
+    this.#groupOfSlot = this.kind === 'cluster' ? new Int32Array(SLOT_COUNT) : undefined
     this.#singleKeyFlush = this.kind === 'cluster' ? 'turn' : 'tick'
     if (options.autoPipelining) {
       this.#coalescer = new WriteCoalescer(
@@ -199,14 +206,20 @@ export class ValkeyStore implements Store {
   }
 
   /**
-   * MGET of keys of one slot: the values, in order. Per key, MGET answers nil for a key of another type (GET would
-   * fail with WRONGTYPE), as a standalone getMany's single MGET does.
+   * The values of keys of one slot, in order: a GET for one key (random keys are one per slot, and a GET costs the
+   * server and the parser less than an MGET of one), an MGET for more. Per key, a key of another type is nil, as
+   * MGET answers it and as a standalone getMany's single MGET does; GET answers WRONGTYPE there.
    */
   readonly #mgetRead: SlotRead<Buffer> = {
     commands: (keys, into) => {
-      into.push(['mget', ...keys])
+      into.push(keys.length === 1 ? ['get', keys[0] as string] : ['mget', ...keys])
     },
-    results: (_, replies, at) => replies[at] as Array<Buffer | null>,
+    results: (keys, replies, at) => {
+      const reply = replies[at]
+      if (keys.length > 1) return reply instanceof Error ? reply : (reply as Array<Buffer | null>)
+      if (reply instanceof Error) return isWrongType(reply) ? [null] : reply
+      return [reply as Buffer | null]
+    },
     onClient: (keys) => this.#client.mgetBuffer(keys),
   }
 
@@ -217,6 +230,7 @@ export class ValkeyStore implements Store {
       for (const key of keys) into.push(['pttl', key])
     },
     results: (keys, replies, at) => {
+      for (let r = at; r <= at + keys.length; r++) if (replies[r] instanceof Error) return replies[r] as Error
       const values = replies[at] as Array<Buffer | null>
       return keys.map((_, i) => withTtl(values[i] ?? null, replies[at + 1 + i]))
     },
@@ -232,39 +246,46 @@ export class ValkeyStore implements Store {
   async #readSlotsByNode<R>(keys: readonly string[], read: SlotRead<R>): Promise<Array<R | null>> {
     const router = this.#router as NodeRouter
     const out = new Array<R | null>(keys.length).fill(null)
-    // One pass: random keys are one per slot, so the slot's group is made with its first key.
-    const slots = new Map<number, SlotKeys>()
     const byNode = new Map<Redis, SlotKeys[]>()
     const reads: Array<Promise<unknown>> = []
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] as string
-      const slot = keySlot(key)
-      const known = slots.get(slot)
-      if (known !== undefined) {
-        known.keys.push(key)
-        known.indices.push(i)
-        continue
+    // One pass: random keys are one per slot, so the slot's group is made with its first key. Groups are found by
+    // slot in #groupOfSlot (1 + their index in `groups`), reset before the pass ends: nothing awaits in between.
+    const groupOfSlot = this.#groupOfSlot as Int32Array
+    const groups: SlotKeys[] = []
+    try {
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i] as string
+        const slot = keySlot(key)
+        const known = groupOfSlot[slot] as number
+        if (known !== 0) {
+          const group = groups[known - 1] as SlotKeys
+          group.keys.push(key)
+          group.indices.push(i)
+          continue
+        }
+        const group: SlotKeys = { slot, keys: [key], indices: [i], at: 0 }
+        groupOfSlot[slot] = groups.push(group)
+        const node = router.readerOfSlot(slot)
+        if (node === undefined) reads.push(this.#readGroupOnClient(group, read, out))
+        else {
+          const ofNode = byNode.get(node)
+          if (ofNode === undefined) byNode.set(node, [group])
+          else ofNode.push(group)
+        }
       }
-      const group: SlotKeys = { keys: [key], indices: [i], at: 0 }
-      slots.set(slot, group)
-      const node = router.readerOfSlot(slot)
-      if (node === undefined) reads.push(this.#readGroupOnClient(group, read, out))
-      else {
-        const groups = byNode.get(node)
-        if (groups === undefined) byNode.set(node, [group])
-        else groups.push(group)
-      }
+    } finally {
+      for (const group of groups) groupOfSlot[group.slot] = 0
     }
-    for (const [node, groups] of byNode) {
+    for (const [node, ofNode] of byNode) {
       const commands: WireCommand[] = []
-      for (const group of groups) {
+      for (const group of ofNode) {
         group.at = commands.length
         read.commands(group.keys, commands)
       }
       const sent = sendBatch(node, commands)
       if (sent === undefined)
-        for (const group of groups) reads.push(this.#readGroupOnClient(group, read, out))
-      else reads.push(sent.then((replies) => this.#placeReplies(groups, replies, read, out)))
+        for (const group of ofNode) reads.push(this.#readGroupOnClient(group, read, out))
+      else reads.push(sent.then((replies) => this.#placeReplies(ofNode, replies, read, out)))
     }
     await Promise.all(reads)
     return out
@@ -278,21 +299,13 @@ export class ValkeyStore implements Store {
     out: Array<R | null>,
   ): Promise<unknown> | undefined {
     let retries: Array<Promise<void>> | undefined
-    for (let g = 0; g < groups.length; g++) {
-      const group = groups[g] as SlotKeys
-      const end = (groups[g + 1] as SlotKeys | undefined)?.at ?? replies.length
-      let error: unknown
-      for (let r = group.at; r < end; r++) {
-        if (replies[r] instanceof Error) {
-          error = replies[r]
-          break
-        }
-      }
-      if (error === undefined) place(group, read.results(group.keys, replies, group.at), out)
+    for (const group of groups) {
+      const results = read.results(group.keys, replies, group.at)
+      if (!(results instanceof Error)) place(group, results, out)
       else {
         retries ??= []
         retries.push(
-          this.#recoverSlotRead(group.keys, error, read).then((results) => place(group, results, out)),
+          this.#recoverSlotRead(group.keys, results, read).then((recovered) => place(group, recovered, out)),
         )
       }
     }
@@ -697,7 +710,7 @@ export class ValkeyStore implements Store {
         }),
     )
     nodes.sort((a, b) => a.address.localeCompare(b.address))
-    const ok = clusterState === 'ok' && slotsCovered === 16384 && nodes.every((n) => n.reachable)
+    const ok = clusterState === 'ok' && slotsCovered === SLOT_COUNT && nodes.every((n) => n.reachable)
     return { kind: 'cluster', ok, nodes, clusterState, slotsCovered }
   }
 
