@@ -247,7 +247,9 @@ export class ValkeyStore implements Store {
     const router = this.#router as NodeRouter
     const out = new Array<R | null>(keys.length).fill(null)
     const byNode = new Map<Redis, SlotKeys[]>()
-    const reads: Array<Promise<unknown>> = []
+    // Slots the router cannot place, read through the cluster client once grouping is done (a slot's later keys
+    // join its group after its first).
+    const unplaced: SlotKeys[] = []
     // One pass: random keys are one per slot, so the slot's group is made with its first key. Groups are found by
     // slot in #groupOfSlot (1 + their index in `groups`), reset before the pass ends: nothing awaits in between.
     const groupOfSlot = this.#groupOfSlot as Int32Array
@@ -266,7 +268,7 @@ export class ValkeyStore implements Store {
         const group: SlotKeys = { slot, keys: [key], indices: [i], at: 0 }
         groupOfSlot[slot] = groups.push(group)
         const node = router.readerOfSlot(slot)
-        if (node === undefined) reads.push(this.#readGroupOnClient(group, read, out))
+        if (node === undefined) unplaced.push(group)
         else {
           const ofNode = byNode.get(node)
           if (ofNode === undefined) byNode.set(node, [group])
@@ -276,6 +278,7 @@ export class ValkeyStore implements Store {
     } finally {
       for (const group of groups) groupOfSlot[group.slot] = 0
     }
+    const reads: Array<Promise<unknown>> = unplaced.map((group) => this.#readGroupOnClient(group, read, out))
     for (const [node, ofNode] of byNode) {
       const commands: WireCommand[] = []
       for (const group of ofNode) {
