@@ -112,13 +112,13 @@ const LONG_ARRAY = 64
 
 /**
  * Whether a parsed JSON object or array holds a string starting with `:`, the only values Keyv's revivers change
- * (keys are never renamed); `undefined` when it holds a long array of numbers, for the text search to tell. The
- * parsed value is checked first because objects are the usual values: its escapes are already decoded, and each of
- * its keys is one step here where the text search must look behind every key's closing `":`.
+ * (keys are never renamed); `undefined` when it holds a long array of numbers or is nested deeper than the
+ * serializer's fast check goes, for the text search (no recursion) to tell. The parsed value is checked first
+ * because objects are the usual values: its escapes are already decoded, and each of its keys is one step here
+ * where the text search must look behind every key's closing `":`.
  */
 function containerHoldsColonString(value: object, depth: number): boolean | undefined {
-  // As deep as the serializer's fast check goes; deeper values take Keyv's path.
-  if (depth > MAX_DEPTH) return true
+  if (depth > MAX_DEPTH) return undefined
   if (Array.isArray(value)) {
     if (value.length > LONG_ARRAY && typeof value[0] === 'number') return undefined
     for (let i = 0; i < value.length; i++) {

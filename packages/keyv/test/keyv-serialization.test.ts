@@ -451,6 +451,8 @@ describe('keyvSerialize / keyvDeserialize (Keyv 5 format)', () => {
         'K5 read, colon value': read(keyvDeserialize, '{"value":"::a"}'),
         'K5 read, long number array': read(keyvDeserialize, `{"value":[${'1.5,'.repeat(70)}1],"expires":1}`),
         'K5 read, colon value after a long number array': read(keyvDeserialize, `[${'1,'.repeat(70)}":x"]`),
+        'K5 read, 150 levels': read(keyvDeserialize, JSON.stringify(deep(150, 'leaf'))),
+        'K5 read, 150 levels, colon leaf': read(keyvDeserialize, JSON.stringify(deep(150, '::leaf'))),
         'K6 read, plain': read(keyv6Fast.parse, '{"value":{"id":1},"expires":1}'),
         'K6 read, bigint': read(keyv6Fast.parse, '{"value":":bigint:1"}'),
       }
@@ -474,6 +476,8 @@ describe('keyvSerialize / keyvDeserialize (Keyv 5 format)', () => {
       'K5 read, colon value': false,
       'K5 read, long number array': true,
       'K5 read, colon value after a long number array': false,
+      'K5 read, 150 levels': true,
+      'K5 read, 150 levels, colon leaf': false,
       'K6 read, plain': true,
       'K6 read, bigint': false,
     })

@@ -1,5 +1,5 @@
-import { SLOT_COUNT } from './key-slot.js'
 import type { Cluster, Redis } from 'iovalkey'
+import { SLOT_COUNT } from './key-slot.js'
 
 /** `host:port`, the form error messages, health reports and CLUSTER NODES use. */
 export function addressOf(host: string | undefined, port: number | undefined): string {
