@@ -100,10 +100,7 @@ function parseUnlessColonStrings(data: string, parse: (text: string) => unknown)
   } catch {
     return parse(data)
   }
-  const holds =
-    typeof value === 'string'
-      ? value.charCodeAt(0) === COLON
-      : typeof value === 'object' && value !== null && containerHoldsColonString(value, 0)
+  const holds = itemHoldsColonString(value, -1)
   return holds === false || (holds === undefined && !mayHoldColonString(data)) ? value : parse(data)
 }
 
@@ -122,26 +119,22 @@ function containerHoldsColonString(value: object, depth: number): boolean | unde
   if (Array.isArray(value)) {
     if (value.length > LONG_ARRAY && typeof value[0] === 'number') return undefined
     for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i]
-      if (typeof item === 'string') {
-        if (item.charCodeAt(0) === COLON) return true
-      } else if (typeof item === 'object' && item !== null) {
-        const holds = containerHoldsColonString(item, depth + 1)
-        if (holds !== false) return holds
-      }
+      const holds = itemHoldsColonString(value[i], depth)
+      if (holds !== false) return holds
     }
     return false
   }
   for (const key in value) {
-    const item: unknown = (value as Record<string, unknown>)[key]
-    if (typeof item === 'string') {
-      if (item.charCodeAt(0) === COLON) return true
-    } else if (typeof item === 'object' && item !== null) {
-      const holds = containerHoldsColonString(item, depth + 1)
-      if (holds !== false) return holds
-    }
+    const holds = itemHoldsColonString((value as Record<string, unknown>)[key], depth)
+    if (holds !== false) return holds
   }
   return false
+}
+
+/** {@link containerHoldsColonString} for one item of a container at `depth`. */
+function itemHoldsColonString(item: unknown, depth: number): boolean | undefined {
+  if (typeof item === 'string') return item.charCodeAt(0) === COLON
+  return typeof item === 'object' && item !== null ? containerHoldsColonString(item, depth + 1) : false
 }
 
 /**
