@@ -2,7 +2,16 @@ import { type StartClusterOptions, startCluster, type TestCluster } from '@keysh
 import { Cluster, type ClusterOptions } from 'iovalkey'
 import { afterAll, beforeAll } from 'vitest'
 import type { Subscriber } from '../../src/store/subscriber.js'
-import { defineScripts, ValkeyStore } from '../../src/store/valkey-store.js'
+import { defineScripts, ValkeyStore, type ValkeyStoreOptions } from '../../src/store/valkey-store.js'
+
+/** Options for a ValkeyStore built straight on a client in a test: primary reads, no coalescing, no subscriber. */
+export const BARE_STORE_OPTIONS: ValkeyStoreOptions = {
+  offlineQueueLimit: 1000,
+  readFrom: 'primary',
+  autoPipelining: false,
+  makeSubscriber: () => ({}) as Subscriber,
+  pingAddress: async () => 0,
+}
 
 export interface PrivateClusterStore {
   cluster: TestCluster
@@ -29,13 +38,7 @@ export async function privateClusterStore(
   client.on('node error', () => {})
   // As connect.ts does: the single-key atomics are scripts.
   defineScripts(client)
-  const store = new ValkeyStore(client, {
-    offlineQueueLimit: 1000,
-    readFrom: 'primary',
-    autoPipelining: false,
-    makeSubscriber: () => ({}) as Subscriber,
-    pingAddress: async () => 0,
-  })
+  const store = new ValkeyStore(client, BARE_STORE_OPTIONS)
   await new Promise<void>((resolve) => client.once('ready', () => resolve()))
   return {
     cluster,

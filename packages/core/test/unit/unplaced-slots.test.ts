@@ -1,7 +1,7 @@
 import type { Cluster } from 'iovalkey'
 import { describe, expect, it } from 'vitest'
-import type { Subscriber } from '../../src/store/subscriber.js'
 import { ValkeyStore } from '../../src/store/valkey-store.js'
+import { BARE_STORE_OPTIONS } from '../store/private-cluster-store.js'
 
 /**
  * A cluster client whose slot map names no node (as before its first refresh, or for a slot no master covers):
@@ -26,13 +26,7 @@ function unplacedCluster(): { client: Cluster; mgets: string[][] } {
 describe('a cluster getMany of slots the store cannot place', () => {
   it('reads each slot once through the cluster client, with every key of it', async () => {
     const { client, mgets } = unplacedCluster()
-    const store = new ValkeyStore(client, {
-      offlineQueueLimit: 10,
-      readFrom: 'primary',
-      autoPipelining: false,
-      makeSubscriber: () => ({}) as Subscriber,
-      pingAddress: async () => 0,
-    })
+    const store = new ValkeyStore(client, BARE_STORE_OPTIONS)
     const keys = ['{a}:1', 'b', '{a}:2', '{a}:3', 'c']
     const values = await store.getMany(keys, { timeoutMs: 1000 })
     expect(values.map((v) => v?.toString() ?? null)).toStrictEqual(keys.map((k) => `v:${k}`))
