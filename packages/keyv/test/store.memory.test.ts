@@ -34,6 +34,25 @@ describe('KeyshardStore (Keyv 5)', () => {
     ])
   })
 
+  // A subclass of String, even one never instantiated, makes V8 stop inlining String.prototype methods for the
+  // whole process (the slot hash of every cluster key runs on charCodeAt): the keys are plain String objects.
+  it('yields keys that are String objects of the built-in class, and deletes by the one it yielded', async () => {
+    const store = new KeyshardStore(await memory())
+    const keyv = new Keyv({ store, namespace: undefined })
+    await keyv.set('k', 'plain')
+    await keyv.set(':k', 'colon')
+    const yielded: unknown[] = []
+    for await (const [key] of store.iterator(undefined)) yielded.push(key)
+    expect(yielded).toHaveLength(2)
+    for (const key of yielded) expect(Object.getPrototypeOf(key)).toBe(String.prototype)
+    expect(yielded.map(String).sort()).toEqual(['::k', ':k'])
+    // The key 'k' is yielded as ':k', the text Keyv 5 sends for the user key ':k': only the object says which.
+    const plain = yielded.find((key) => String(key) === ':k') as string
+    expect(await store.delete(plain)).toBe(true)
+    expect(await keyv.get('k')).toBeUndefined()
+    expect(await keyv.get(':k')).toBe('colon')
+  })
+
   it("reports a failed read on Keyv's error event with the Keyshard code (Keyv 5 get() drops it)", async () => {
     const cache = await memory()
     const keyv = new Keyv({ store: new KeyshardStore(cache), namespace: 'reads' })
