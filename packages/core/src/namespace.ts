@@ -13,7 +13,7 @@ import {
   ReadThrough,
   type ReadThroughShared,
 } from './read-through/read-through.js'
-import { escapeGlob, fullKey, namespacePattern, userKeyFrom, validateKey } from './keys.js'
+import { escapeGlob, keyPrefix, namespacePattern, userKeyFrom, validateKey } from './keys.js'
 import type { Store, StoreValue, StoreValueWithTtl } from './store/store.js'
 import { type TagEpoch, TagEpochs } from './tag-epochs.js'
 import type {
@@ -83,10 +83,13 @@ export class Namespace<T = unknown> {
   readonly #codec: ValueCodec
   readonly #defaultTtlMs: number | null
   readonly #readThrough: ReadThrough<T> | undefined
+  /** Built once, so a full key is one concatenation (see keyPrefix). */
+  readonly #keyPrefix: string
 
   constructor(name: string, ctx: NamespaceContext, codec: ValueCodec, defaultTtlMs: number | null) {
     this.name = name
     this.#ctx = ctx
+    this.#keyPrefix = keyPrefix(ctx.prefix, name)
     this.#codec = codec
     this.#defaultTtlMs = defaultTtlMs
     this.#readThrough =
@@ -117,7 +120,7 @@ export class Namespace<T = unknown> {
   fullKey(key: string): string {
     this.#assertOpen()
     validateKey(key)
-    return fullKey(this.#ctx.prefix, this.name, key)
+    return this.#keyPrefix + key
   }
 
   async get(key: string): Promise<T | undefined> {

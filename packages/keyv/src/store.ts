@@ -305,7 +305,7 @@ export abstract class KeyshardStoreBase extends EventEmitter {
     return true
   }
 
-  /** The lane a Keyv namespace name (as the iterator or a key it yielded gives it) stands for. */
+  /** The lane a Keyv namespace name (as the iterator or an {@link IteratedKey} gives it) stands for. */
   protected laneNamed(keyvNamespace: string | undefined): Lane {
     return this.#lanes.get(keyvNamespace ?? '') ?? this.#lane
   }
@@ -511,10 +511,13 @@ interface IteratedFrom {
  */
 const iteratedKeys = new WeakMap<object, IteratedFrom>()
 
-function iteratedKeyObject(text: string, from: IteratedFrom): string {
+/** A key the Keyv 5 iterator yields (see iteratedKeys): a `String` object, not a primitive string. */
+export type IteratedKey = String
+
+function iteratedKeyObject(text: string, from: IteratedFrom): IteratedKey {
   const key = new String(text)
   iteratedKeys.set(key, from)
-  return key as unknown as string
+  return key
 }
 
 /** What the store reads off the Keyv it answers with deserialized rows (see KeyshardStore.deserializeFor). */
@@ -600,9 +603,9 @@ export class KeyshardStore extends KeyshardStoreBase {
   }
 
   /** A key the iterator yielded is deleted by the Keyshard key it was read from, whatever its text says. */
-  override async delete(key: string): Promise<boolean> {
+  override async delete(key: string | IteratedKey): Promise<boolean> {
     const from = typeof key === 'object' ? iteratedKeys.get(key) : undefined
-    if (from === undefined) return super.delete(key)
+    if (from === undefined) return super.delete(key as string)
     return (await this.view(this.laneNamed(from.keyvNamespace))).delete(from.storedKey)
   }
 
@@ -615,9 +618,9 @@ export class KeyshardStore extends KeyshardStoreBase {
   /**
    * Keyv 5 filters by `key.includes(namespace)` and strips everything up to the first `:` of every key it is
    * given, namespace or not, so keys are yielded behind `<namespace>:`, or behind a bare `:` without one, as
-   * String objects that delete() recognizes (see iteratedKeyObject).
+   * {@link IteratedKey}s, which delete() recognizes.
    */
-  async *iterator<Value>(namespace?: string): AsyncGenerator<[string, Value], void> {
+  async *iterator<Value>(namespace?: string): AsyncGenerator<[IteratedKey, Value], void> {
     const lane = this.laneNamed(namespace)
     for await (const [key, value] of this.entries(lane)) {
       const from = { storedKey: key, keyvNamespace: lane.keyvNamespace }
