@@ -1,6 +1,7 @@
 import { types } from 'node:util'
 import { KeyshardError } from '@keyshard/core'
 import { defaultDeserialize, defaultSerialize } from '@keyv/serialize'
+import { LONG_TEXT, stringifyJson, writesFasterWhole } from './json-text.js'
 
 // Keyv's formats write Buffers as ":base64:…" strings and escape strings that start with ":" by doubling the colon,
 // so only values with such strings (or with things the formats treat unlike JSON) need Keyv's own code. Everything
@@ -20,16 +21,17 @@ type MaybeToJSON = { toJSON?: unknown }
 /**
  * Keyv 5's serializer: byte for byte the string `defaultSerialize` of `@keyv/serialize` 1.x writes, so values stay
  * readable and writable by any Keyv app or store using Keyv's default format. Values made only of plain objects,
- * arrays, numbers, booleans, null and strings not starting with `:` are written by `JSON.stringify`; anything else
+ * arrays, numbers, booleans, null and strings not starting with `:` are written as `JSON.stringify` writes them (by it,
+ * or, where long strings outweigh the rest, by json-text.ts, which copies them whole); anything else
  * (Buffers, Dates and other objects with `toJSON`, class instances, strings starting with `:`, BigInts, symbols,
  * functions or holes in arrays…) by `defaultSerialize` itself, so errors (BigInt, circular values) are Keyv's too.
  *
  * @example new Keyv({ store: new KeyshardStore(cache), serialize: keyvSerialize, deserialize: keyvDeserialize })
  */
 export function keyvSerialize(data: unknown): string {
-  if (data !== undefined && primitivesHaveNoToJSON() && isJsonAsKeyv5(data, 0)) {
+  if (data !== undefined && primitivesHaveNoToJSON() && checked(isJsonAsKeyv5, data)) {
     try {
-      return JSON.stringify(data)
+      return stringifyChecked(data) as string
     } catch {
       // A getter that throws only now: Keyv's own code decides what happens.
     }
@@ -73,9 +75,9 @@ export function fastKeyv6Serialization(base: KeyvSerializationAdapter): KeyvSeri
   }
   return {
     stringify(object: unknown): string {
-      if (isJsonAsKeyv6(object, 0)) {
+      if (checked(isJsonAsKeyv6, object)) {
         try {
-          return JSON.stringify(object)
+          return stringifyChecked(object) as string
         } catch {
           // As in keyvSerialize.
         }
@@ -159,6 +161,31 @@ function mayHoldColonString(text: string): boolean {
 }
 
 /**
+ * What the last check walked: its values, and the characters of its strings of at least LONG_TEXT, which choose how
+ * {@link stringifyChecked} writes the value. A getter serializing another value during the walk leaves them wrong,
+ * which only costs speed: both writers give the same text.
+ */
+let checkedValues = 0
+let longTextChars = 0
+
+function checked(check: (value: unknown, depth: number) => boolean, value: unknown): boolean {
+  checkedValues = 0
+  longTextChars = 0
+  return check(value, 0)
+}
+
+/** JSON.stringify's text for a value that passed {@link checked}. */
+function stringifyChecked(value: unknown): string | undefined {
+  return writesFasterWhole(checkedValues, longTextChars) ? stringifyJson(value) : JSON.stringify(value)
+}
+
+/** Counts a value of the check's walk. */
+function count(value: unknown): void {
+  checkedValues++
+  if (typeof value === 'string' && value.length >= LONG_TEXT) longTextChars += value.length
+}
+
+/**
  * JSON.stringify calls `toJSON` on objects only, Keyv 5 also on numbers and booleans: once their prototypes (or
  * Object.prototype) have one, the two differ on every value.
  */
@@ -184,6 +211,7 @@ function isPlainObject(value: object): boolean {
  * checking their values too only sends more values to Keyv's path.
  */
 function isJsonAsKeyv5(value: unknown, depth: number): boolean {
+  count(value)
   switch (typeof value) {
     case 'string':
       return value.charCodeAt(0) !== COLON
@@ -220,6 +248,7 @@ function isJsonAsKeyv5(value: unknown, depth: number): boolean {
 
 /** Whether `JSON.stringify(value)` is exactly Keyv 6's string (its `prepare` step would change nothing). */
 function isJsonAsKeyv6(value: unknown, depth: number): boolean {
+  count(value)
   switch (typeof value) {
     case 'string':
       return value.charCodeAt(0) !== COLON

@@ -169,6 +169,17 @@ function trickyValues(): Array<[string, unknown]> {
     ['line separators', '\u2028\u2029'],
     ['lone surrogate', '\ud800'],
     ['emoji', '😀:'],
+    // Long text is written whole when it outweighs the rest of the value (json-text.ts), escapes or not.
+    ['long text', { value: { id: 1, body: 'x'.repeat(950) }, expires: 1 }],
+    ['long text with a quote at the end', { value: { body: `${'x'.repeat(300)}"` } }],
+    ['long text with control characters', { value: ['\u0000\n'.repeat(100)] }],
+    ['long text with a lone surrogate', { value: `${'y'.repeat(200)}\udc00${'y'.repeat(200)}` }],
+    ['long text with emoji', { value: '😀'.repeat(200) }],
+    ['long text starting with a colon', { value: `:${'z'.repeat(500)}` }],
+    [
+      'long text beside undefined, functions and symbols',
+      { a: undefined, b: fn, c: [fn, Symbol('s'), 'w'.repeat(900)] },
+    ],
     ['Buffer empty', Buffer.alloc(0)],
     ['Buffer', Buffer.from([0, 1, 2, 250, 255])],
     ['Buffer text', Buffer.from(':base64:', 'utf8')],
@@ -415,24 +426,30 @@ describe('keyvSerialize / keyvDeserialize (Keyv 5 format)', () => {
     }
   })
 
-  it('takes the native paths only where they are the same', () => {
+  it('takes the native paths only where they write the same', () => {
     const stringify = vi.spyOn(JSON, 'stringify')
     const parse = vi.spyOn(JSON, 'parse')
     const fn = () => 1
-    const written = (write: (value: unknown) => unknown, value: unknown): boolean => {
+    // Which writer wrote: JSON.stringify given the value once, the whole-text writer (json-text.ts, which calls it
+    // only for strings to escape), or Keyv's own code (which calls it per string, or on a value it prepared).
+    const written = (write: (value: unknown) => unknown, value: unknown): string => {
       stringify.mockClear()
       write(value)
-      return stringify.mock.calls.length === 1 && stringify.mock.calls[0]?.[0] === value
+      const calls = stringify.mock.calls
+      if (calls.length === 1 && calls[0]?.[0] === value) return 'JSON.stringify'
+      return calls.length === 0 ? 'whole text' : 'Keyv'
     }
     const read = (parser: (text: string) => unknown, text: string): boolean => {
       parse.mockClear()
       parser(text)
       return parse.mock.calls.length === 1 && parse.mock.calls[0]?.length === 1
     }
-    let native: Record<string, boolean>
+    let native: Record<string, string | boolean>
     try {
       native = {
         'K5 plain': written(keyvSerialize, { value: { id: 1, tags: ['a'], body: 'x' }, expires: 1 }),
+        'K5 long text': written(keyvSerialize, { value: { id: 1, body: 'x'.repeat(950) }, expires: 1 }),
+        'K6 long text': written(keyv6Fast.stringify, { value: { id: 1, body: 'x'.repeat(950) }, expires: 1 }),
         'K5 undefined, functions, null, colon key': written(keyvSerialize, {
           value: { skipped: undefined, method: fn, list: [undefined, null], ':key': 1 },
         }),
@@ -461,17 +478,20 @@ describe('keyvSerialize / keyvDeserialize (Keyv 5 format)', () => {
       parse.mockRestore()
     }
     expect(native).toEqual({
-      'K5 plain': true,
-      'K5 undefined, functions, null, colon key': true,
-      'K5 null prototype': true,
-      'K5 colon string': false,
-      'K5 function in array': false,
-      'K5 hole': false,
-      'K5 Date': false,
-      'K6 functions, undefined, holes': true,
-      'K6 symbol': true,
-      'K6 colon string': false,
-      'K6 Uint8Array': false,
+      'K5 plain': 'JSON.stringify',
+      // Long text that outweighs the rest: the same text (checked above), without JSON.stringify's per-character copy.
+      'K5 long text': 'whole text',
+      'K6 long text': 'whole text',
+      'K5 undefined, functions, null, colon key': 'JSON.stringify',
+      'K5 null prototype': 'JSON.stringify',
+      'K5 colon string': 'Keyv',
+      'K5 function in array': 'Keyv',
+      'K5 hole': 'Keyv',
+      'K5 Date': 'Keyv',
+      'K6 functions, undefined, holes': 'JSON.stringify',
+      'K6 symbol': 'JSON.stringify',
+      'K6 colon string': 'Keyv',
+      'K6 Uint8Array': 'Keyv',
       'K5 read, colon key': true,
       'K5 read, colon value': false,
       'K5 read, long number array': true,
@@ -517,9 +537,19 @@ describe('fastKeyv6Serialization (Keyv 6 format)', () => {
   })
 })
 
+/** Text long enough for the whole-text writer (json-text.ts), with characters JSON escapes among the plain ones. */
+const longText = fc.string({
+  unit: fc.oneof(
+    { weight: 20, arbitrary: fc.constant('x') },
+    fc.constantFrom('"', '\\', '\n', '\u0000', '\u001f', '\u007f', 'é', '\u2028', '\ud800', '\udfff', '😀'),
+  ),
+  minLength: 64,
+  maxLength: 400,
+})
 // Random values: strings often start with ":" (and Keyv's tags), keys too, with every kind of odd value mixed in.
 const colonString = fc.oneof(
   fc.string(),
+  longText,
   fc.string({ unit: 'grapheme' }),
   fc.string().map((s) => `:${s}`),
   fc.string().map((s) => `::${s}`),
@@ -626,6 +656,7 @@ const jsonValue = fc
       fc.constant(v),
       fc.record({ value: fc.constant(v), expires: fc.integer() }),
       fc.record({ value: fc.constant(v), tag: colonString }),
+      fc.record({ value: fc.constant(v), body: longText }),
     ),
   )
 const text = fc

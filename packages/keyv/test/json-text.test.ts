@@ -1,0 +1,80 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { stringifyJson, writesFasterWhole } from '../src/json-text.js'
+
+const fn = () => 1
+// Characters JSON.stringify escapes, surrogates alone and in pairs, among plain ones.
+const unit = fc.oneof(
+  { weight: 10, arbitrary: fc.constantFrom('a', 'Z', ' ', '~', 'é', '世') },
+  fc.constantFrom('"', '\\', '\n', '\u0000', '\u001f', '\u007f', '\u2028', '\ud800', '\udfff', '😀', '/'),
+  fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code)),
+)
+const text = fc.oneof(fc.string({ unit, maxLength: 20 }), fc.string({ unit, minLength: 64, maxLength: 300 }))
+const leaf = fc.oneof(
+  text,
+  fc.double(),
+  fc.integer(),
+  fc.constantFrom(-0, 1e21, 1e-7, 5e-324, Number.MAX_VALUE, Number.NaN, Number.POSITIVE_INFINITY),
+  fc.boolean(),
+  fc.constant(null),
+  fc.constant(undefined),
+  fc.constant(fn),
+  fc.constant(Symbol.for('s')),
+)
+// No 'toJSON': an object with one is never handed to the writer (the serializer's checks send it to Keyv's code).
+const key = fc.oneof(text, fc.constantFrom('__proto__', '0', '1', '10', '-1', '1.5', ''))
+const { value } = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    leaf,
+    fc.array(tie('value')),
+    fc.sparseArray(tie('value')),
+    fc.dictionary(key, tie('value')),
+  ),
+}))
+
+describe('stringifyJson', () => {
+  it('writes what JSON.stringify writes for plain JSON values', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(stringifyJson(v)).toBe(JSON.stringify(v))
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  it.each([
+    [
+      'a row with a long body',
+      { value: { id: 1, name: 'item-1', tags: ['a'], body: 'x'.repeat(950) }, expires: 1 },
+    ],
+    [
+      'integer keys first, ascending, as JSON.stringify orders them',
+      { b: 1, 2: 'two', a: 'x'.repeat(100), 1: 'one' },
+    ],
+    ['a null prototype', Object.assign(Object.create(null), { a: 'y'.repeat(100) })],
+    [
+      'undefined, functions and symbols',
+      { a: undefined, b: fn, c: Symbol('s'), d: [undefined, fn, Symbol('s')] },
+    ],
+    ['a lone surrogate in long text', `${'x'.repeat(100)}\udc00`],
+    ['a pair in long text', `${'x'.repeat(100)}😀`],
+    ['numbers', [0, -0, 1e21, 1e-7, Number.NaN, Number.NEGATIVE_INFINITY, 0.1 + 0.2]],
+    ['top-level undefined', undefined],
+    ['a top-level function', fn],
+  ])('writes %s as JSON.stringify does', (_, v) => {
+    expect(stringifyJson(v)).toBe(JSON.stringify(v))
+  })
+})
+
+describe('writesFasterWhole', () => {
+  it('chooses the whole-text writer only where long text outweighs the other values', () => {
+    // The bench's 1 KiB row: 9 values, 950 characters of long text.
+    expect(writesFasterWhole(9, 950)).toBe(true)
+    // 20 rows of 5 short fields, and a user-like object: no long text.
+    expect(writesFasterWhole(121, 0)).toBe(false)
+    expect(writesFasterWhole(12, 0)).toBe(false)
+    // One 100-character string among 20 rows.
+    expect(writesFasterWhole(121, 100)).toBe(false)
+  })
+})
