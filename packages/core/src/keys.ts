@@ -117,10 +117,6 @@ export function keyPrefix(prefix: string, namespace: string): string {
   return [prefix, namespace, ':'].join('')
 }
 
-export function fullKey(prefix: string, namespace: string, key: string): string {
-  return keyPrefix(prefix, namespace) + key
-}
-
 // Valkey's stringmatchlen treats * ? [ and \ as special; ] only matters after [, but escaping it is harmless.
 const GLOB_SPECIAL = /[*?[\]\\]/g
 
@@ -137,7 +133,7 @@ export function namespacePattern(prefix: string, namespace: string, userGlob: st
   return `${escapeGlob(prefix)}${escapeGlob(namespace)}:${userGlob}`
 }
 
-/** The user key of a full key of this namespace (the inverse of fullKey). */
+/** The user key of a full key of this namespace (what follows its keyPrefix). */
 export function userKeyFrom(full: string, prefix: string, namespace: string): string {
   const head = `${prefix}${namespace}:`
   if (!full.startsWith(head)) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { isKeyshardError, type KeyshardError } from '../../src/errors.js'
 import {
   escapeGlob,
-  fullKey,
+  keyPrefix,
   MAX_KEY_BYTES,
   namespacePattern,
   userKeyFrom,
@@ -97,7 +97,7 @@ describe('validatePrefix', () => {
 
 describe('full keys and patterns', () => {
   it('joins prefix, namespace and key, and strips them back off', () => {
-    expect(fullKey('ks:', 'users', '42')).toBe('ks:users:42')
+    expect(keyPrefix('ks:', 'users') + '42').toBe('ks:users:42')
     expect(userKeyFrom('ks:users:42', 'ks:', 'users')).toBe('42')
     expect(userKeyFrom('ks:users:a:b', 'ks:', 'users')).toBe('a:b')
     expect(codeOf(() => userKeyFrom('ks:other:42', 'ks:', 'users'))).toBe('ERR_KEY')
@@ -144,7 +144,7 @@ describe('full keys and patterns', () => {
 
   it('namespace patterns never reach into a namespace whose name extends a glob', () => {
     const prefix = 'app*'
-    const keysOf = (ns: string) => ['1', 'a', 'x:y'].map((k) => fullKey(prefix, ns, k))
+    const keysOf = (ns: string) => ['1', 'a', 'x:y'].map((k) => keyPrefix(prefix, ns) + k)
     const names = ['user', 'users', 'user*', 'use?', 'u[s]er', 'a*b', 'ab']
     for (const ns of names) {
       const pattern = namespacePattern(prefix, ns, '*')
@@ -153,7 +153,7 @@ describe('full keys and patterns', () => {
           expect(globMatch(pattern, key), `${pattern} vs ${key}`).toBe(other === ns)
       }
       // Keys with another prefix that the raw prefix glob would have matched.
-      expect(globMatch(pattern, fullKey('appX', ns, '1'))).toBe(false)
+      expect(globMatch(pattern, `${keyPrefix('appX', ns)}1`)).toBe(false)
     }
   })
 
