@@ -135,7 +135,7 @@ export function namespacePattern(prefix: string, namespace: string, userGlob: st
 
 /** The user key of a full key of this namespace (what follows its keyPrefix). */
 export function userKeyFrom(full: string, prefix: string, namespace: string): string {
-  const head = `${prefix}${namespace}:`
+  const head = keyPrefix(prefix, namespace)
   if (!full.startsWith(head)) {
     throw new KeyshardError('ERR_KEY', `Key "${full}" does not belong to namespace "${namespace}"`, {
       details: { key: full, namespace },
