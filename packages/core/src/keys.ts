@@ -5,18 +5,6 @@ export const MAX_KEY_BYTES = 64 * 1024
 export const MAX_NAMESPACE_LENGTH = 256
 export const MAX_PREFIX_LENGTH = 256
 
-const stringIsWellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean })
-  .isWellFormed
-
-/**
- * Whether `text` is well-formed UTF-16 (no lone surrogate), i.e. has an exact UTF-8 form. Valkey clients send
- * a lone surrogate as U+FFFD, so two keys that differ only there would be one key on a server and two in the
- * memory store. `String.prototype.isWellFormed` (Node 20) is typed here because the TS lib is ES2023.
- */
-export function isWellFormed(text: string): boolean {
-  return stringIsWellFormed.call(text)
-}
-
 export function validateKey(key: unknown): asserts key is string {
   if (typeof key !== 'string') {
     throw new KeyshardError('ERR_KEY', `A key must be a string, got ${key === null ? 'null' : typeof key}`, {
@@ -24,7 +12,7 @@ export function validateKey(key: unknown): asserts key is string {
     })
   }
   if (key.length === 0) throw new KeyshardError('ERR_KEY', 'A key must not be empty')
-  if (!isWellFormed(key)) throw notWellFormed('ERR_KEY', 'A key', { key: key.slice(0, 64) })
+  if (!key.isWellFormed()) throw notWellFormed('ERR_KEY', 'A key', { key: key.slice(0, 64) })
   // A UTF-8 string is at most 3 bytes per UTF-16 unit, so short keys skip the byte count.
   if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
     throw new KeyshardError(
@@ -56,7 +44,7 @@ export function validateNamespace(name: unknown): asserts name is string {
       },
     )
   }
-  if (!isWellFormed(name)) throw notWellFormed('ERR_CONFIG', 'A namespace name', { namespace: name })
+  if (!name.isWellFormed()) throw notWellFormed('ERR_CONFIG', 'A namespace name', { namespace: name })
   if (name.includes('{') || name.includes('}')) {
     throw new KeyshardError(
       'ERR_CONFIG',
@@ -98,7 +86,7 @@ export function validatePrefix(prefix: unknown): asserts prefix is string {
       },
     )
   }
-  if (!isWellFormed(prefix)) throw notWellFormed('ERR_CONFIG', 'The prefix option', { option: 'prefix' })
+  if (!prefix.isWellFormed()) throw notWellFormed('ERR_CONFIG', 'The prefix option', { option: 'prefix' })
   if (prefix.includes('{') || prefix.includes('}')) {
     throw new KeyshardError(
       'ERR_CONFIG',
@@ -128,7 +116,7 @@ export function escapeGlob(literal: string): string {
 /** A SCAN pattern over one namespace: the prefix and namespace literal, then the user's glob over user keys. */
 export function namespacePattern(prefix: string, namespace: string, userGlob: string): string {
   // A lone surrogate would reach the server as U+FFFD and match keys the memory store's glob does not.
-  if (!isWellFormed(userGlob))
+  if (!userGlob.isWellFormed())
     throw notWellFormed('ERR_KEY', 'A key pattern', { pattern: userGlob.slice(0, 64) })
   return `${escapeGlob(prefix)}${escapeGlob(namespace)}:${userGlob}`
 }

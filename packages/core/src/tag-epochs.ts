@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { KeyshardError } from './errors.js'
-import { isWellFormed, notWellFormed } from './keys.js'
+import { notWellFormed } from './keys.js'
 import type { Store } from './store/store.js'
 
 /** A tag as recorded in an entry: the tag and the epoch it had when the entry was written. */
@@ -62,7 +62,7 @@ export class TagEpochs {
           },
         )
       }
-      if (!isWellFormed(tag)) throw notWellFormed('ERR_KEY', 'A tag', { tag: tag.slice(0, 64) })
+      if (!tag.isWellFormed()) throw notWellFormed('ERR_KEY', 'A tag', { tag: tag.slice(0, 64) })
       if (Buffer.byteLength(tag) > TagEpochs.MAX_TAG_BYTES) {
         throw new KeyshardError('ERR_KEY', `A tag is longer than ${TagEpochs.MAX_TAG_BYTES} bytes`, {
           details: { tag: tag.slice(0, 64) },

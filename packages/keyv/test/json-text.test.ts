@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { stringifyJson, writesFasterWhole } from '../src/json-text.js'
+import { LONG_TEXT, stringifyJson, writesFasterWhole } from '../src/json-text.js'
 
 const fn = () => 1
 // Characters JSON.stringify escapes, surrogates alone and in pairs, among plain ones.
@@ -64,6 +64,21 @@ describe('stringifyJson', () => {
     ['a top-level function', fn],
   ])('writes %s as JSON.stringify does', (_, v) => {
     expect(stringifyJson(v)).toBe(JSON.stringify(v))
+  })
+
+  // Long strings are searched for each kind of escaped character separately, so each kind alone, at either end.
+  const lone = ['"', '\\', '\n', '\u0000', '\u001f', '\ud800', '\udfff', '\udbff']
+  const plain = ['\u0020', '\u007f', '\u2028', '\ud7ff', '\ue000', '😀']
+  it.each(
+    [...lone, ...plain].flatMap((c) =>
+      [LONG_TEXT - 1, LONG_TEXT, 300].flatMap((length) => [
+        c + 'x'.repeat(length - c.length),
+        'x'.repeat(length - c.length) + c,
+      ]),
+    ),
+  )('writes text of %j alone as JSON.stringify does', (text) => {
+    expect(stringifyJson(text)).toBe(JSON.stringify(text))
+    expect(stringifyJson({ body: text })).toBe(JSON.stringify({ body: text }))
   })
 })
 

@@ -1,5 +1,4 @@
 import { C1, Packr } from 'msgpackr'
-import { isWellFormed } from '../keys.js'
 import type { Encoder } from '../types.js'
 import { assertUtf8Strings } from './msgpack-utf8.js'
 import { addSegment, atSegment, EncodePathError, enter, prepareMapEntries, withPath } from './rich-json.js'
@@ -55,7 +54,7 @@ const LONE_SURROGATE_KEY = 'Cannot encode an object key with a lone surrogate (n
 function prepare(value: unknown, ancestors: object[]): unknown {
   switch (typeof value) {
     case 'string':
-      if (!isWellFormed(value)) throw new EncodePathError(LONE_SURROGATE)
+      if (!value.isWellFormed()) throw new EncodePathError(LONE_SURROGATE)
       return value
     case 'function':
     case 'symbol':
@@ -129,7 +128,7 @@ function prepareObject(object: object, ancestors: object[]): unknown {
       const key = keys[i] as string
       if (key === TAG_KEY) hasTagKey = true
       else if (key === PROTO_KEY) hasProtoKey = true
-      else if (!isWellFormed(key)) throw new EncodePathError(LONE_SURROGATE_KEY)
+      else if (!key.isWellFormed()) throw new EncodePathError(LONE_SURROGATE_KEY)
       const item = source[key]
       const prepared = prepare(item, ancestors)
       if (copy === undefined && prepared !== item) {
@@ -150,7 +149,7 @@ function prepareObject(object: object, ancestors: object[]): unknown {
 /** `owner`, once the strings msgpackr will write for it are known to have a UTF-8 form. */
 function withTexts<T>(owner: T, ...texts: unknown[]): T {
   for (const text of texts)
-    if (typeof text === 'string' && !isWellFormed(text)) throw new EncodePathError(LONE_SURROGATE)
+    if (typeof text === 'string' && !text.isWellFormed()) throw new EncodePathError(LONE_SURROGATE)
   return owner
 }
 

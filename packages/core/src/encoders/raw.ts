@@ -1,4 +1,3 @@
-import { isWellFormed } from '../keys.js'
 import type { Encoder } from '../types.js'
 import { strictUtf8 } from './strict-utf8.js'
 
@@ -31,7 +30,7 @@ export const rawStringEncoder: BytesTransparentEncoder = {
         `The raw-string encoder stores strings only, got ${value === null ? 'null' : typeof value}`,
       )
     }
-    if (!isWellFormed(value))
+    if (!value.isWellFormed())
       throw new TypeError('The raw-string encoder cannot store a lone surrogate (not well-formed UTF-16)')
     return value
   },
