@@ -31,15 +31,17 @@ export class InflightCommands {
   }
 
   /**
-   * Settles like `command`, with its rejection passed through `mapError`, or rejects with ERR_TIMEOUT once
-   * `timeoutMs` has passed (0 or Infinity: no deadline). Valkey cannot cancel a command, so a timed-out one stays
-   * tracked until its reply arrives.
+   * Settles like `command`, with its value passed through `mapReply` (which must not throw; it spares the caller a
+   * promise of its own) and its rejection through `mapError`, or rejects with ERR_TIMEOUT once `timeoutMs` has
+   * passed (0 or Infinity: no deadline). Valkey cannot cancel a command, so a timed-out one stays tracked until its
+   * reply arrives.
    */
-  track<T>(
-    command: Promise<T>,
+  track<R, T = R>(
+    command: Promise<R>,
     timeoutMs: number,
     what: string,
     mapError: (error: unknown, what: string) => unknown,
+    mapReply?: (reply: R) => T,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const timed = Number.isFinite(timeoutMs) && timeoutMs > 0
@@ -59,7 +61,7 @@ export class InflightCommands {
       command.then(
         (value) => {
           this.#settle(entry)
-          resolve(value)
+          resolve(mapReply === undefined ? (value as unknown as T) : mapReply(value))
         },
         (error: unknown) => {
           this.#settle(entry)

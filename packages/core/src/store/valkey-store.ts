@@ -150,11 +150,12 @@ export class ValkeyStore implements Store {
    * Every command goes through here: closed check, the bounded offline queue (iovalkey's own queue is unbounded),
    * the per-call deadline and error mapping.
    */
-  #run<T>(
+  #run<R, T = R>(
     what: string,
     o: StoreCommandOptions,
-    fn: () => Promise<T>,
+    fn: () => Promise<R>,
     flush: 'tick' | 'turn' = 'tick',
+    mapReply?: (reply: R) => T,
   ): Promise<T> {
     if (this.#closing) return Promise.reject(new KeyshardError('ERR_CLOSED', `${what}: the store is closed`))
     let queued = false
@@ -172,14 +173,14 @@ export class ValkeyStore implements Store {
       this.#offline++
     }
     this.#coalescer?.hold(flush)
-    let command: Promise<T>
+    let command: Promise<R>
     try {
       command = fn()
     } catch (error) {
       command = Promise.reject(error)
     }
     if (queued) command.then(this.#leaveOfflineQueue, this.#leaveOfflineQueue)
-    return this.#inflight.track(command, o.timeoutMs, what, toKeyshardError)
+    return this.#inflight.track(command, o.timeoutMs, what, toKeyshardError, mapReply)
   }
 
   readonly #leaveOfflineQueue = (): void => {
@@ -416,7 +417,7 @@ export class ValkeyStore implements Store {
     if (ttlMs !== null) command.push('PX', ttlArg(ttlMs))
     if (o.onlyIfAbsent) command.push('NX')
     const node = this.#router?.primary(key)
-    return this.#run('SET', o, () => this.#send(node, command), this.#singleKeyFlush).then(isOk)
+    return this.#run('SET', o, () => this.#send(node, command), this.#singleKeyFlush, isOk)
   }
 
   setMany(entries: readonly StoreSetEntry[], o: StoreCommandOptions): Promise<void> {

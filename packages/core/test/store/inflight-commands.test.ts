@@ -45,6 +45,18 @@ describe('InflightCommands', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 
+  it('resolves with the reply mapped by mapReply, and leaves errors to mapError', async () => {
+    const inflight = new InflightCommands()
+    const isOk = (reply: string) => reply === 'OK'
+    expect(await inflight.track(Promise.resolve('OK'), 100, 'SET', mapError, isOk)).toBe(true)
+    expect(await inflight.track(Promise.resolve('nil'), 100, 'SET', mapError, isOk)).toBe(false)
+    const error = await inflight
+      .track(Promise.reject(new Error('OOM')), 100, 'SET', mapError, isOk)
+      .catch((e: unknown) => e)
+    expect((error as Error).message).toBe('SET: OOM')
+    expect(inflight.size).toBe(0)
+  })
+
   it('rejects with ERR_TIMEOUT at the deadline and keeps the command tracked until it settles', async () => {
     const inflight = new InflightCommands()
     const command = deferred<string>()
