@@ -16,13 +16,16 @@ export class LeanCommand {
   readonly name: string
   readonly promise: Promise<unknown>
   readonly #command: WireCommand
+  /** Cleared once the command settles: iovalkey may reject a command again later (a timed-out one, on close). */
+  #retry: Retry | undefined
   #resolve!: (reply: unknown) => void
   #reject!: (error: Error) => void
   #timer: NodeJS.Timeout | undefined
 
-  constructor(command: WireCommand) {
+  constructor(command: WireCommand, retry?: Retry) {
     this.name = command[0] as string
     this.#command = command
+    this.#retry = retry
     this.promise = new Promise((resolve, reject) => {
       this.#resolve = resolve
       this.#reject = reject
@@ -40,12 +43,16 @@ export class LeanCommand {
 
   resolve(reply: unknown): void {
     clearTimeout(this.#timer)
+    this.#retry = undefined
     this.#resolve(reply)
   }
 
   reject(error: Error): void {
     clearTimeout(this.#timer)
-    this.#reject(error)
+    const attempt = this.#retry?.(error)
+    this.#retry = undefined
+    if (attempt === undefined) this.#reject(error)
+    else this.#resolve(attempt)
   }
 
   /** iovalkey's `commandTimeout`. Keyshard enforces its own deadlines and sets none; kept so the option works. */
@@ -55,11 +62,18 @@ export class LeanCommand {
 }
 
 /**
- * Sends one command on `client`, a standalone client or one node's connection of a cluster (never the cluster client,
- * which routes and redirects a `Command` by its keys), and settles with its reply or rejects with the error.
+ * What a failed command settles with instead of its error: a promise of another attempt, or undefined to reject.
+ * Called from iovalkey's connection, possibly while it writes, so an attempt must not start synchronously.
  */
-export function sendLean(client: Redis, command: WireCommand): Promise<unknown> {
-  const lean = new LeanCommand(command)
+export type Retry = (error: Error) => Promise<unknown> | undefined
+
+/**
+ * Sends one command on `client`, a standalone client or one node's connection of a cluster (never the cluster client,
+ * which routes and redirects a `Command` by its keys), and settles with its reply, or with `retry`'s attempt, or
+ * rejects with the error. A retry given here costs nothing on success, where a `.catch` costs a promise per command.
+ */
+export function sendLean(client: Redis, command: WireCommand, retry?: Retry): Promise<unknown> {
+  const lean = new LeanCommand(command, retry)
   // Typed as a Command, but iovalkey's connection reads only the members above off what it sends.
   client.sendCommand(lean as unknown as Command)
   return lean.promise

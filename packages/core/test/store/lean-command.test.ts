@@ -34,6 +34,24 @@ it('rejects with the error reply, naming the command as iovalkey does', async ()
   expect((error as { command?: unknown }).command).toEqual({ name: 'get', args: ['lc:hash'] })
 })
 
+it('settles with what its retry makes of an error, and rejects where the retry declines', async () => {
+  const conn = client()
+  await conn.del('lc:hash2')
+  await conn.hset('lc:hash2', 'f', 'v')
+  const seen: string[] = []
+  const retry = (error: Error) => {
+    seen.push(error.message.split(' ')[0] as string)
+    return error.message.startsWith('WRONGTYPE') ? Promise.resolve('answered again') : undefined
+  }
+  expect(await sendLean(conn, ['get', 'lc:hash2'], retry)).toBe('answered again')
+  const declined = await sendLean(conn, ['incr', 'lc:hash2', 'extra'], retry).catch((e: unknown) => e)
+  expect((declined as Error).message).toMatch(/^ERR wrong number of arguments/)
+  expect(seen).toEqual(['WRONGTYPE', 'ERR'])
+  // Success never calls it.
+  expect(await sendLean(conn, ['hget', 'lc:hash2', 'f'], retry)).toEqual(Buffer.from('v'))
+  expect(seen).toHaveLength(2)
+})
+
 it('waits in the offline queue while the client connects, then is sent', async () => {
   const conn = client({ lazyConnect: true })
   await conn.set('lc:queued', 'here')
@@ -66,4 +84,18 @@ it('honours iovalkey’s commandTimeout', async () => {
   const conn = client({ commandTimeout: 100 })
   await conn.ping()
   await expect(sendLean(conn, ['blpop', 'lc:never', '5'])).rejects.toThrow('Command timed out')
+})
+
+it('asks its retry once, though iovalkey rejects a timed-out command again when the link closes', async () => {
+  const conn = client({ commandTimeout: 100 })
+  await conn.ping()
+  let asked = 0
+  const settled = sendLean(conn, ['blpop', 'lc:never2', '5'], () => {
+    asked++
+    return Promise.resolve('retried')
+  })
+  expect(await settled).toBe('retried')
+  conn.disconnect()
+  await vi.waitFor(() => expect(conn.status).toBe('end'))
+  expect(asked).toBe(1)
 })
