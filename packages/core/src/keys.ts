@@ -132,7 +132,11 @@ export function userKeyFrom(full: string, prefix: string, namespace: string): st
   return full.slice(head.length)
 }
 
-/** The error for text with a lone surrogate: `what` names it ("A key"), `details` says which one. */
+/**
+ * The error for text with a lone surrogate: `what` names it ("A key"), `details` says which one. Such text is refused
+ * because a Valkey client sends a lone surrogate as U+FFFD: two keys that differ only there would be one key on a
+ * server and two in the memory store.
+ */
 export function notWellFormed(
   code: 'ERR_KEY' | 'ERR_CONFIG',
   what: string,
