@@ -49,7 +49,7 @@ export class LeanCommand {
 
   reject(error: Error): void {
     clearTimeout(this.#timer)
-    const attempt = this.#retry?.(error)
+    const attempt = this.#retry?.(error, this.#command)
     this.#retry = undefined
     if (attempt === undefined) this.#reject(error)
     else this.#resolve(attempt)
@@ -65,7 +65,7 @@ export class LeanCommand {
  * What a failed command settles with instead of its error: a promise of another attempt, or undefined to reject.
  * Called from iovalkey's connection, possibly while it writes, so an attempt must not start synchronously.
  */
-export type Retry = (error: Error) => Promise<unknown> | undefined
+export type Retry = (error: Error, command: WireCommand) => Promise<unknown> | undefined
 
 /**
  * Sends one command on `client`, a standalone client or one node's connection of a cluster (never the cluster client,
