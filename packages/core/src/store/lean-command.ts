@@ -16,7 +16,7 @@ export class LeanCommand {
   readonly name: string
   readonly promise: Promise<unknown>
   readonly #command: WireCommand
-  /** Cleared once the command settles: iovalkey may reject a command again later (a timed-out one, on close). */
+  /** Cleared once asked: iovalkey may reject a command again later (a timed-out one, when its link closes). */
   #retry: Retry | undefined
   #resolve!: (reply: unknown) => void
   #reject!: (error: Error) => void
@@ -43,7 +43,6 @@ export class LeanCommand {
 
   resolve(reply: unknown): void {
     clearTimeout(this.#timer)
-    this.#retry = undefined
     this.#resolve(reply)
   }
 
