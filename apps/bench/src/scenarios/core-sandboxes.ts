@@ -2,14 +2,14 @@ import calculateSlot from 'cluster-key-slot'
 import { type BenchEnv, jsonValue, keyshard, rawIovalkey, type Topology } from '../env.js'
 import type { Op } from '../harness.js'
 import type { Sandbox, SandboxFactory } from '../sandbox.js'
+import { keySequence } from './key-sequence.js'
 
 export const KEYS = 10_000
 export const MANY = 100
 const TTL_MS = 600_000
 
 const value = jsonValue(1024)
-const key = (i: number): string => `k${(i * 7919) % KEYS}`
-const manyKeys = (i: number): string[] => Array.from({ length: MANY }, (_, j) => key(i * MANY + j))
+const { key, list: manyKeys } = keySequence('k', KEYS, MANY)
 const batches = (): number[][] =>
   Array.from({ length: KEYS / 1000 }, (_, b) => Array.from({ length: 1000 }, (_, j) => b * 1000 + j))
 

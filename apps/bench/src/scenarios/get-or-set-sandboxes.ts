@@ -2,6 +2,7 @@ import type { BentoCache } from 'bentocache'
 import { type BenchEnv, hostPort, jsonValue, keyshard, rawIoredis } from '../env.js'
 import type { Op } from '../harness.js'
 import type { Sandbox, SandboxFactory } from '../sandbox.js'
+import { keySequence } from './key-sequence.js'
 
 export const KEYS = 1_000
 const TTL_MS = 600_000
@@ -13,11 +14,11 @@ interface ReadThrough<T> {
 }
 
 const value = jsonValue(1024)
-const key = (i: number): string => `g${(i * 7919) % KEYS}`
+const { key } = keySequence('g', KEYS)
 
 /**
  * One library's getOrSet, filled through itself (so it holds its own format) before the measured phase, which is
- * then hits only. The fill uses key(k) for k < KEYS, which covers every key since 7919 is coprime with KEYS;
+ * then hits only. The fill uses key(k) for k < KEYS, which is every key once (see keySequence);
  * `loaderCalls` counts the loads after it (expected 0).
  */
 async function readThrough(

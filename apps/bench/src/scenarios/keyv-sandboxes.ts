@@ -2,6 +2,7 @@ import type { Keyv } from 'keyv'
 import { type BenchEnv, hostPort, jsonValue, keyshard, type Topology } from '../env.js'
 import { describeError } from '../harness.js'
 import type { Sandbox, SandboxFactory } from '../sandbox.js'
+import { keySequence } from './key-sequence.js'
 
 export const KEYS = 10_000
 export const MANY = 100
@@ -27,8 +28,7 @@ async function keyvSandbox(keyv: Keyv, close: () => Promise<void>): Promise<Sand
     if (failed !== undefined) fillError ??= describeError(failed.reason)
   }
   const fillNote = (): string => (fillError === undefined ? '' : ` (fill failed: ${fillError})`)
-  const key = (i: number): string => `k${(i * 7919) % KEYS}`
-  const manyKeys = (i: number): string[] => Array.from({ length: MANY }, (_, j) => key(i * MANY + j))
+  const { key, list: manyKeys } = keySequence('k', KEYS, MANY)
   return {
     ops: {
       get: async (i) => {
