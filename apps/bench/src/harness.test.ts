@@ -64,4 +64,19 @@ describe('compare', () => {
     expect(results.get('broken')?.error).toBe('nope')
     expect(failingCalls).toBe(1)
   })
+
+  it("records every round's ops/s in running order, the median one among them", async () => {
+    const runs: number[] = [30, 10, 20]
+    let round = 0
+    const contender = {
+      name: 'scripted',
+      run: async () => {
+        const opsPerSec = runs[round++] as number
+        return { ops: opsPerSec, opsPerSec, p50Ms: 1, p99Ms: 1, cpuUsPerOp: 1 }
+      },
+    }
+    const results = await compare([contender], { concurrency: 1, durationMs: 1, warmupMs: 0, rounds: 3 })
+    expect(results.get('scripted')?.roundsOpsPerSec).toEqual([30, 10, 20])
+    expect(results.get('scripted')?.opsPerSec).toBe(20)
+  })
 })

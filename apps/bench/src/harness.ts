@@ -25,6 +25,8 @@ export interface LoadResult {
   cpuUsPerOp: number
   /** Set when the op failed; a failing op is reported as such instead of producing a number. */
   error?: string
+  /** Set by {@link compare}: the ops/s of each of the contender's rounds, in the order they ran. */
+  roundsOpsPerSec?: number[]
 }
 
 function newHistogram(): hdr.Histogram {
@@ -140,7 +142,8 @@ export async function compare(
   const out = new Map<string, LoadResult>()
   for (const [name, results] of rounds) {
     const sorted = [...results].sort((a, b) => a.opsPerSec - b.opsPerSec)
-    out.set(name, sorted[Math.floor((sorted.length - 1) / 2)] as LoadResult)
+    const median = sorted[Math.floor((sorted.length - 1) / 2)] as LoadResult
+    out.set(name, { ...median, roundsOpsPerSec: results.map((r) => r.opsPerSec) })
   }
   return out
 }

@@ -1,4 +1,4 @@
-import type { LoadResult } from './harness.js'
+import { type LoadResult, median } from './harness.js'
 
 export interface Section {
   title: string
@@ -22,6 +22,26 @@ export function fmtMs(ms: number): string {
 export function fmtRatio(value: number | undefined, baseline: number | undefined): string {
   if (value === undefined || baseline === undefined || value <= 0 || baseline <= 0) return '-'
   return `${(value / baseline).toFixed(2)}×`
+}
+
+/**
+ * `mine` over `baseline` round by round, as "median (lowest–highest)". Round r of every contender ran back to back
+ * (see `compare`), so a slow phase of the shared machine slows both sides of a pair, and these ratios show how far
+ * the ratio of the two median rounds could have moved with it.
+ */
+export function fmtPairedRatio(mine: LoadResult | undefined, baseline: LoadResult | undefined): string {
+  const a = mine?.roundsOpsPerSec
+  const b = baseline?.roundsOpsPerSec
+  if (a === undefined || b === undefined) return '-'
+  const ratios: number[] = []
+  for (let r = 0; r < Math.min(a.length, b.length); r++) {
+    const [x, y] = [a[r] as number, b[r] as number]
+    if (x > 0 && y > 0) ratios.push(x / y)
+  }
+  if (ratios.length === 0) return '-'
+  const low = Math.min(...ratios)
+  const high = Math.max(...ratios)
+  return `${median(ratios).toFixed(2)}× (${low.toFixed(2)}–${high.toFixed(2)}×)`
 }
 
 /** A target check rendered as ✅ / ❌ so misses stand out in the tables. */
