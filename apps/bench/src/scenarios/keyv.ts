@@ -76,7 +76,7 @@ export async function keyvBench(env: BenchEnv): Promise<{ section: Section; rows
       notes: [
         `${isolationNote(env)} Keyv 5 on top, namespace \`bench-keyv\`, 1 KiB JSON values, ttl 10 min, ${KEYS.toLocaleString('en-US')} keys pre-filled. get/set: ${env.load.concurrency} concurrent callers; getMany(${MANY} keys): ${MANY_CONCURRENCY} concurrent callers. ${env.load.warmupMs} ms warm-up, ${env.load.durationMs} ms measured.`,
         'Config: @keyshard/keyv over a Keyshard cache (default `autoPipelining`: one coalesced write per node per tick, per event-loop turn for single-key get/set on a cluster); @keyv/redis 5 (node-redis; cluster via its `createCluster`); @keyv/valkey 1 (iovalkey, `useRedisSets: false`; cluster via an iovalkey `Cluster`). "fails" = the operation rejected on that topology (message shown).',
-        'Ratio is against the fastest working peer (its median round over ours). Per round: the same ratio for each round pair (round r of every store ran back to back), median and range; it shows how far the machine moved the ratio. Targets, judged on the ratio of the median rounds: ≥ 1.2× on get/set; ≥ 3× on getMany over the cluster.',
+        'Ratio is against the fastest working peer (our median round over its median round). Per round: the same ratio for each round pair (round r of every store ran back to back), median and range; it shows how far the machine moved the ratio. Targets, judged on the ratio of the median rounds: ≥ 1.2× on get/set; ≥ 3× on getMany over the cluster.',
       ],
       header: [
         'topology',
