@@ -35,7 +35,8 @@ export function fmtPairedRatio(mine: LoadResult | undefined, baseline: LoadResul
   if (a === undefined || b === undefined) return '-'
   const ratios: number[] = []
   for (let r = 0; r < Math.min(a.length, b.length); r++) {
-    const [x, y] = [a[r] as number, b[r] as number]
+    const x = a[r] as number
+    const y = b[r] as number
     if (x > 0 && y > 0) ratios.push(x / y)
   }
   if (ratios.length === 0) return '-'
@@ -44,7 +45,7 @@ export function fmtPairedRatio(mine: LoadResult | undefined, baseline: LoadResul
   return `${median(ratios).toFixed(2)}× (${low.toFixed(2)}–${high.toFixed(2)}×)`
 }
 
-/** A target check rendered as ✅ / ❌ so misses stand out in the tables. */
+/** A target check rendered as `met` / bold `missed`, so misses stand out in the tables. */
 export function verdict(ok: boolean | undefined): string {
   return ok === undefined ? '-' : ok ? 'met' : '**missed**'
 }
