@@ -82,6 +82,43 @@ describe('stringifyJson', () => {
   })
 })
 
+describe('stringifyJson on long text, by its control-character scan', () => {
+  // The scan tests each character's low byte, four bytes at a time and the last few one by one: every UTF-16 code
+  // unit at each place in a word, and in each of the last places of texts of every length modulo 4.
+  it('writes long text holding any one code unit at any place in a word as JSON.stringify does', () => {
+    const mismatches: number[] = []
+    for (let code = 0; code <= 0xffff; code++) {
+      const unit = String.fromCharCode(code)
+      for (let at = 0; at < 8; at++) {
+        for (const text of [
+          `${'y'.repeat(at)}${unit}${'y'.repeat(LONG_TEXT)}`,
+          `${'y'.repeat(LONG_TEXT + at)}${unit}`,
+        ]) {
+          if (stringifyJson(text) !== JSON.stringify(text)) mismatches.push(code)
+        }
+      }
+    }
+    expect(mismatches).toEqual([])
+  })
+
+  // Past 16 KiB the text is scanned in parts, so a control character anywhere in a later part, and at a part's edge.
+  it.each([16_383, 16_384, 16_385, 40_000, 49_151])(
+    'escapes a control character at %i in long Latin-1 text',
+    (at) => {
+      const text = `${'é'.repeat(at)}\u0001${'x'.repeat(50_000 - at)}`
+      expect(stringifyJson(text)).toBe(JSON.stringify(text))
+      expect(stringifyJson(text)).toContain('\\u0001')
+    },
+  )
+
+  it('writes long text whose only candidates are characters above U+00FF as it is', () => {
+    // U+4E00 and U+0A0A have low bytes 0x00 and 0x0A: candidates that the regular expression rules out.
+    const text = `${'一'.repeat(20_000)}\u0a0a${'x'.repeat(100)}`
+    expect(stringifyJson(text)).toBe(`"${text}"`)
+    expect(stringifyJson(text)).toBe(JSON.stringify(text))
+  })
+})
+
 describe('writesFasterWhole', () => {
   it('chooses the whole-text writer only where long text outweighs the other values', () => {
     // The bench's 1 KiB row: 9 values, 950 characters of long text.
