@@ -61,8 +61,8 @@ const scanWords = new Int32Array(scanBytes.buffer, scanBytes.byteOffset, SCAN_BY
  */
 function mayHoldControl(text: string): boolean {
   for (let at = 0; at < text.length; at += SCAN_BYTES) {
-    const part = at === 0 && text.length <= SCAN_BYTES ? text : text.slice(at, at + SCAN_BYTES)
-    const written = scanBytes.write(part, 0, 'latin1')
+    // A slice of the whole text is the text itself, and of a part a view of it (V8 copies neither).
+    const written = scanBytes.write(text.slice(at, at + SCAN_BYTES), 0, 'latin1')
     const words = written >> 2
     for (let i = 0; i < words; i++) {
       const x = scanWords[i] as number
